@@ -62,3 +62,27 @@ def pixel_shape(view: View, col: torch.Tensor, row: torch.Tensor, lr_height: int
     huv = D(p3, p1) - D(p9, p7)
     s = torch.cat((ju, jv, huu, hvv, huv), -1) * (lr_height / math.pi)
     return s.to(torch.float32)
+
+
+def pixel_shape_grid(view: View, lr_height: int, kind: str = "ssr", rows: tuple[int, int] | None = None) -> torch.Tensor:
+    """s(x) for every viewport pixel (rows r0..r1, all columns) -> (r1-r0, w, 10).
+
+    Back-maps one grid padded by a pixel on each side and takes the 9 stencil points as shifted
+    slices of it: one f^-1 evaluation per pixel instead of nine. Equals :func:`pixel_shape`.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown shape kind {kind!r}; choose one of {KINDS}")
+    r0, r1 = rows or (0, view.height)
+    c = torch.arange(-1, view.width + 1, dtype=torch.float64)
+    r = torch.arange(r0 - 1, r1 + 1, dtype=torch.float64)
+    cc, rr = torch.meshgrid(c, r, indexing="xy")
+    lon, lat = view_pixel_to_lonlat(view, cc, rr)
+    h, w = r1 - r0, view.width
+
+    def P(dr, dc):
+        return lon[1 + dr:1 + dr + h, 1 + dc:1 + dc + w], lat[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
+
+    p1, p2, p3, p4, p5, p6, p7, p8, p9 = (P(dr, dc) for dr, dc in _OFFS)
+    D = _diff_sphere if kind == "ssr" else _diff_plane
+    s = torch.cat((D(p6, p4), D(p2, p8), D(p6, p5) - D(p5, p4), D(p2, p5) - D(p5, p8), D(p3, p1) - D(p9, p7)), -1)
+    return (s * (lr_height / math.pi)).to(torch.float32)
