@@ -234,6 +234,15 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
 
 
 def train_main(args) -> int:
-    cfg = load_config(args.config)
-    train(cfg, resume=args.resume, device=args.device, max_iters=getattr(args, "max_iters", None))
+    from ..errors import BadInput
+
+    try:
+        cfg = load_config(args.config)
+    except FileNotFoundError:
+        raise BadInput(f"{args.config}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"{args.config}: not valid YAML ({type(e).__name__})") from None
+    device = None if args.device in (None, "auto") else args.device
+    out = train(cfg, resume=args.resume, device=device, max_iters=getattr(args, "max_iters", None))
+    print(f"checkpoints in {out}")
     return 0
