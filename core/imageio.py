@@ -1,18 +1,248 @@
-"""Image loading and saving for panoramas (placeholder: the foundation helper extends it)."""
+"""Image loading and saving for panoramas.
+
+Loading (:func:`load_image`) always returns uint8 RGB (H, W, 3) and refuses anything it cannot
+use with :class:`~resvr.core.errors.BadInput`, whose one-line message starts with the path:
+
+* **Pixel limit.** ``MAX_PIXELS = 16384 * 8192 * 2`` (268,435,456 pixels, i.e. twice a 16K x 8K
+  panorama; 768 MiB as uint8 RGB). The size is read from the file header and checked *before*
+  any pixel is decoded, so a crafted header that claims a huge size costs nothing.
+  Pillow's own decompression-bomb limit (lower by default; it would refuse a 16384 x 8192
+  panorama) is bypassed only while reading the header; Pillow's global setting is left alone.
+* **Modes.** EXIF orientation is applied (``ImageOps.exif_transpose``). Grayscale, palette
+  (with or without transparency), RGBA/LA (alpha dropped, no compositing), CMYK and YCbCr become
+  RGB. 16-bit images (PNG ``I;16``/``I;16B``/``I``) are scaled with ``round(v * 255 / 65535)``;
+  Pillow already reduces 48/64-bit RGB(A) PNGs to 8 bits per channel on open.
+* **Corrupt files.** ``ImageFile.LOAD_TRUNCATED_IMAGES`` is forced off while loading and the
+  image is fully decoded (``load()``) inside the error handler, so a truncated JPEG/PNG is refused
+  instead of being padded with grey.
+* **Non-2:1 images are accepted with a warning** (:class:`AspectWarning`, through
+  :mod:`warnings`) that names the ratio. The viewer still maps the whole image onto the full
+  sphere as an equirectangular projection, so such an image looks stretched; refusing it would
+  stop people from opening slightly-off captures (e.g. 5376 x 2689) at all.
+
+Saving (:func:`save_png`) is atomic (temporary file in the same folder, then rename) and never
+replaces an existing file unless ``overwrite=True``.
+"""
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin
 
 from .errors import BadInput
 
+__all__ = [
+    "MAX_PIXELS",
+    "AspectWarning",
+    "image_size",
+    "load_image",
+    "save_png",
+    "to_uint8",
+    "atomic_output",
+    "write_bytes_atomic",
+]
 
-def load_image(path) -> np.ndarray:
-    """Load an image file as uint8 RGB (H, W, 3)."""
+#: Largest image accepted, in pixels (width * height): twice a 16384 x 8192 panorama.
+MAX_PIXELS = 16384 * 8192 * 2
+
+# Pillow's own decompression-bomb check (default ~89.5 Mpx, below a 16K panorama) is switched off
+# while *opening* the header (under a lock); our check on the header size, before load(), applies.
+_OPEN_LOCK = threading.Lock()
+
+
+class AspectWarning(UserWarning):
+    """The image is not 2:1; it is still shown as a full equirectangular sphere."""
+
+
+_ORIENT_SWAPS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+def _open(path: Path) -> Image.Image:
+    """Open the header only (no pixels decoded), mapping every failure to BadInput."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise BadInput(f"{path}: empty file (0 bytes)")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")).copy()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except Exception as e:  # noqa: BLE001
-        raise BadInput(f"{path}: cannot read image ({e})") from None
+        with _OPEN_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                return Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except Image.DecompressionBombError:
+        raise BadInput(f"{path}: image is larger than the limit of {MAX_PIXELS} pixels") from None
+    except Image.UnidentifiedImageError:
+        raise BadInput(f"{path}: not an image file (format not recognised)") from None
+    except Exception as e:  # noqa: BLE001 - any decoder error is bad input
+        raise BadInput(f"{path}: cannot read image header ({_one_line(e)})") from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _oriented_size(im: Image.Image) -> tuple[int, int]:
+    w, h = im.size
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block just means "no orientation"
+        orientation = 1
+    return (h, w) if orientation in _ORIENT_SWAPS else (w, h)
+
+
+def _check_size(path: Path, w: int, h: int, max_pixels: int) -> None:
+    if w <= 0 or h <= 0:
+        raise BadInput(f"{path}: zero-size image ({w}x{h})")
+    if w * h > max_pixels:
+        raise BadInput(f"{path}: image of {w}x{h} = {w * h} pixels is above the limit of {max_pixels} pixels")
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) as displayed (after EXIF orientation), read from the header only."""
+    path = Path(path)
+    im = _open(path)
+    try:
+        return _oriented_size(im)
+    finally:
+        im.close()
+
+
+def _to_rgb8(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im).astype(np.float64)
+        a = np.clip(np.round(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        if np.nanmax(a) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.round(np.nan_to_num(a)), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if mode != "RGB":
+        im = im.convert("RGB")  # L, LA, P, RGBA (alpha dropped), CMYK, YCbCr, LAB, 1 ...
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def load_image(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load an image file as uint8 RGB (H, W, 3); see the module docstring for the policy.
+
+    Raises BadInput (message starts with the path) for a missing file, a non-image, a truncated or
+    corrupt file, a zero-size image, or one above ``max_pixels`` (checked before decoding).
+    Warns with :class:`AspectWarning` when the image is not 2:1.
+    """
+    path = Path(path)
+    src = im = _open(path)
+    try:
+        w, h = im.size
+        _check_size(path, w, h, max_pixels)
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            arr = _to_rgb8(im)
+        except BadInput:
+            raise
+        except MemoryError:
+            raise BadInput(f"{path}: not enough memory to decode a {w}x{h} image") from None
+        except Exception as e:  # noqa: BLE001 - truncated/corrupt data
+            raise BadInput(f"{path}: cannot decode image ({_one_line(e)})") from None
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+    finally:
+        src.close()
+    H, W = arr.shape[:2]
+    if W != 2 * H:
+        warnings.warn(
+            f"{path}: {W}x{H} is not 2:1 (ratio {W / H:.3f}); shown as a full equirectangular sphere anyway",
+            AspectWarning,
+            stacklevel=2,
+        )
+    return arr
+
+
+def to_uint8(img) -> np.ndarray:
+    """float [0, 1] (or uint8) array (H, W[, C]) -> uint8, rounding to nearest."""
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        return a
+    return np.clip(np.round(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def atomic_output(path, overwrite: bool = False):
+    """Yield a temporary path in the folder of ``path``; on success move it to ``path``.
+
+    The temporary file is removed when the body raises, so a failure leaves no output. Without
+    ``overwrite`` an existing ``path`` is never replaced (checked before and, where the file system
+    supports hard links, enforced atomically at the rename).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder; expected an output file name")
+    if path.exists() and not overwrite:
+        raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"{path}: output folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path appeared meanwhile
+            except FileExistsError:
+                raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it") from None
+            except OSError:  # no hard links here (some file systems): best effort
+                if path.exists():
+                    raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it") from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(path, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path, overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def save_png(path, array_uint8, text: dict | None = None, overwrite: bool = False) -> Path:
+    """Save (H, W, 3) / (H, W, 4) / (H, W) uint8 as PNG, atomically, with tEXt chunks from ``text``.
+
+    Float arrays in [0, 1] are converted with :func:`to_uint8`. Refuses to replace an existing file
+    unless ``overwrite`` (raises BadInput).
+    """
+    a = to_uint8(array_uint8)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or a.size == 0:
+        raise ValueError(f"save_png expects an (H, W[, 1|3|4]) image, got shape {a.shape}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    info = PngImagePlugin.PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(str(k), str(v))
+    with atomic_output(path, overwrite) as tmp:
+        Image.fromarray(np.ascontiguousarray(a)).save(tmp, format="PNG", pnginfo=info)
+    return Path(path)

@@ -1,0 +1,507 @@
+"""``resvr`` command line (contract: DESIGN.md, "CLI contract").
+
+    resvr encode HR_IMAGE -o OUT --method {resvr,hyperthumbnail,jpeg,all} [--scale 4]
+                 [--bpp 0.3 | --qscale X | --quality Q] [--overwrite]
+    resvr render IN_IMAGE -o VIEW.png --method M --yaw DEG --pitch DEG --fov 120x90 --size 1024x768
+                 [--device cpu|cuda|auto] [--weights PT] [--overwrite]
+    resvr render IN_IMAGE -o OUT_DIR --views VIEWS.csv --method M ...
+    resvr eval ERP_FOLDER [--bpp 0.3] [--fov 120x90] [--size 1024x768] [--views 10] -o REPORT_DIR
+    resvr train CONFIG.yaml [--resume CKPT] [--device ...]
+    resvr bench [-o REPORT_DIR]
+
+Exit codes: 0 ok; 2 usage error (argparse); 1 bad input (missing/corrupt/too large file, bad view,
+method not available, existing output without ``--overwrite``), with exactly one line
+``resvr: error: ...`` on stderr and no output file written.
+
+Extension points:
+
+* ``ENCODERS``: encode method name -> ``fn(args) -> int``. ``jpeg`` is here; ``resvr``,
+  ``hyperthumbnail`` and ``all`` (the comparison bundle) are registered by the modules that
+  implement them (or added to the dict here).
+* ``LAZY_COMMANDS``: ``train``, ``eval`` and ``bench`` import ``module:function`` only when run
+  and call ``function(args) -> int``; a missing module gives "not available yet" (exit 1).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import BadInput, MethodUnavailable, UsageError
+
+PROG = "resvr"
+RENDER_METHODS = ("bilinear", "bicubic", "hyperthumbnail", "resvr", "reference")
+ENCODE_METHODS = ("resvr", "hyperthumbnail", "jpeg", "all")
+VIEW_COLUMNS = ("yaw", "pitch", "fov_h", "fov_v", "width", "height")
+#: Largest viewport rendered by the CLI (pixels): 8192 x 8192.
+MAX_VIEW_PIXELS = 8192 * 8192
+BPP_TOLERANCE = 0.01
+
+
+# ----------------------------------------------------------------------------- argument types
+def _pair(text: str, kind, what: str):
+    t = text.lower().replace("\u00d7", "x")
+    parts = t.split("x")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{what} must look like AxB, got {text!r}")
+    try:
+        return kind(parts[0]), kind(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must look like AxB with numbers, got {text!r}") from None
+
+
+def fov_arg(text: str) -> tuple[float, float]:
+    return _pair(text, float, "--fov")
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    return _pair(text, int, "--size")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _quality(text: str) -> int:
+    try:
+        q = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be an integer 1..100, got {text!r}") from None
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"quality must lie in 1..100, got {q}")
+    return q
+
+
+# ----------------------------------------------------------------------------- views
+def make_view(yaw, pitch, fov_h, fov_v, width, height):
+    """Validated View; ValueError (exit 1) for an unusable one."""
+    from .geometry import View
+
+    yaw, pitch, fov_h, fov_v = float(yaw), float(pitch), float(fov_h), float(fov_v)
+    w, h = float(width), float(height)
+    if not all(map(lambda v: v == v and abs(v) != float("inf"), (yaw, pitch, fov_h, fov_v, w, h))):
+        raise ValueError("view values must be finite numbers")
+    if not w.is_integer() or not h.is_integer():
+        raise ValueError(f"view size must be whole pixels, got {width}x{height}")
+    if not -90.0 <= pitch <= 90.0:
+        raise ValueError(f"pitch must lie in [-90, 90] degrees, got {pitch:g}")
+    if w * h > MAX_VIEW_PIXELS:
+        raise ValueError(f"view of {int(w)}x{int(h)} is above the limit of {MAX_VIEW_PIXELS} pixels")
+    return View(yaw, pitch, fov_h, fov_v, int(w), int(h))
+
+
+def read_views_csv(path) -> list:
+    """Views from a CSV with columns yaw,pitch,fov_h,fov_v,width,height (header row optional;
+    blank lines and lines starting with '#' are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    views = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for lineno, row in enumerate(csv.reader(f), start=1):
+                cells = [c.strip() for c in row]
+                if not any(cells) or cells[0].startswith("#"):
+                    continue
+                if not views and [c.lower() for c in cells] == list(VIEW_COLUMNS):
+                    continue  # header
+                if len(cells) != len(VIEW_COLUMNS):
+                    raise BadInput(f"{path}:{lineno}: expected {len(VIEW_COLUMNS)} columns "
+                                   f"({','.join(VIEW_COLUMNS)}), got {len(cells)}")
+                try:
+                    views.append(make_view(*cells))
+                except ValueError as e:
+                    raise BadInput(f"{path}:{lineno}: {e}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text CSV file") from None
+    if not views:
+        raise BadInput(f"{path}: no views listed")
+    return views
+
+
+# ----------------------------------------------------------------------------- render
+def _view_text(view, method: str, source: Path) -> dict:
+    from . import __version__
+
+    d = {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in view.as_dict().items()}
+    d.update({"method": method, "source": source.name, "Software": f"resvr-viewer {__version__}"})
+    return d
+
+
+def cmd_render(args) -> int:
+    from .imageio import save_png, to_uint8
+    from .methods import get_method
+
+    src = Path(args.input)
+    if args.views:
+        views = read_views_csv(args.views)
+        out_dir = Path(args.output)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise BadInput(f"{out_dir}: exists and is not a folder (--views writes a folder)")
+        outs = [out_dir / f"view_{i:03d}.png" for i in range(len(views))]
+    else:
+        if args.yaw is None or args.pitch is None:
+            raise UsageError("render needs --yaw and --pitch (or --views VIEWS.csv)")
+        views = [make_view(args.yaw, args.pitch, *args.fov, *args.size)]
+        out = Path(args.output)
+        if out.is_dir():
+            raise BadInput(f"{out}: is a folder; give a file name such as view.png (or use --views)")
+        if not out.parent.is_dir():
+            raise BadInput(f"{out}: output folder {out.parent} does not exist")
+        outs = [out]
+    if not args.overwrite:
+        for o in outs:
+            if o.exists():
+                raise BadInput(f"{o}: output exists; pass --overwrite to replace it")
+    if not src.exists():
+        raise BadInput(f"{src}: no such file")
+
+    method = get_method(args.method, device=args.device, weights=args.weights)
+    method.prepare(src)  # BadInput for unreadable input, before any output exists
+    if args.views:
+        outs[0].parent.mkdir(parents=True, exist_ok=True)
+    for view, o in zip(views, outs):
+        img = method.render(view)
+        save_png(o, to_uint8(img), text=_view_text(view, args.method, src), overwrite=args.overwrite)
+    if args.views and not args.quiet:
+        print(f"wrote {len(outs)} views to {outs[0].parent}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- encode
+def downscale_bicubic(hr, scale: int = 4, band_rows: int = 1024):
+    """uint8 (H, W, 3) -> uint8 (round(H/scale), round(W/scale), 3).
+
+    torch ``F.interpolate(mode='bicubic', antialias=True, align_corners=False)`` (the same
+    antialiased bicubic filter as PIL's BICUBIC resize, a = -0.5 widened by the scale), in float32.
+    When W is a multiple of ``scale`` the ERP is padded circularly in longitude first, so the filter
+    wraps across +-180 degrees instead of clamping at the seam. Rows are processed in bands
+    (``band_rows`` LR rows each, with a margin wider than the filter), so a 16384 x 8192 panorama
+    never needs a full float copy; the result equals a single call.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    H, W = hr.shape[:2]
+    s = int(scale)
+    h, w = max(1, round(H / s)), max(1, round(W / s))
+    exact = H % s == 0 and W % s == 0
+    if not exact:  # no band/wrap bookkeeping for odd sizes; one call
+        t = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)[None].float()
+        y = F.interpolate(t, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    pad = 4 * s  # HR columns/rows of margin: the antialiased bicubic support is 2*s
+    out = np.empty((h, w, 3), np.uint8)
+    for r0 in range(0, h, band_rows):
+        r1 = min(h, r0 + band_rows)
+        y0, y1 = max(0, r0 * s - pad), min(H, r1 * s + pad)
+        band = torch.from_numpy(np.ascontiguousarray(hr[y0:y1])).permute(2, 0, 1)[None].float()
+        band = torch.cat((band[..., -pad:], band, band[..., :pad]), dim=-1)
+        y = F.interpolate(band, size=((y1 - y0) // s, (W + 2 * pad) // s), mode="bicubic",
+                          antialias=True, align_corners=False)
+        top = (r0 * s - y0) // s
+        y = y[0, :, top:top + (r1 - r0), pad // s: pad // s + w]
+        out[r0:r1] = y.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return out
+
+
+def choose_quality(encode, target_bpp: float, hr_pixels: int):
+    """Bisection over integer JPEG quality 1..100 for the file size closest to ``target_bpp``.
+
+    ``encode(q) -> bytes`` (the exact file content). Returns (quality, bytes, bpp). File size is
+    (almost) monotone in quality; the search finds the largest quality at or under the target and
+    then takes the closer of it and its neighbour above.
+    """
+    cache = {}
+
+    def at(q):
+        if q not in cache:
+            data = encode(q)
+            cache[q] = (data, len(data) * 8.0 / hr_pixels)
+        return cache[q]
+
+    lo, hi = 1, 100
+    if at(lo)[1] > target_bpp:
+        hi = lo
+    elif at(hi)[1] <= target_bpp:
+        lo = hi
+    else:
+        while hi - lo > 1:  # invariant: bpp(lo) <= target < bpp(hi)
+            mid = (lo + hi) // 2
+            if at(mid)[1] <= target_bpp:
+                lo = mid
+            else:
+                hi = mid
+    best = min({lo, hi}, key=lambda q: (abs(at(q)[1] - target_bpp), -q))
+    return best, at(best)[0], at(best)[1]
+
+
+def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: int | None = None,
+                overwrite: bool = False, warn=None) -> dict:
+    """The 'jpeg' baseline: bicubic ``scale``x downscale, then standard JPEG 4:4:4 (Pillow) with the
+    quality from ``quality`` or by bisection to hit ``bpp`` (file bytes * 8 / HR pixels, within
+    +-0.01 where reachable, else the closest with a warning). XMP: GPano + method=jpeg, scale,
+    HR size, quality. Returns a dict describing the result."""
+    from .imageio import load_image, write_bytes_atomic
+    from .jpeg.container import encode_jpeg_pixels
+
+    hr_path, out = Path(hr_path), Path(out)
+    if out.exists() and not overwrite:
+        raise BadInput(f"{out}: output exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise BadInput(f"{out}: is a folder; give an output file name")
+    hr = load_image(hr_path)
+    H, W = hr.shape[:2]
+    if H < scale or W < scale:
+        raise BadInput(f"{hr_path}: {W}x{H} is too small for {scale}x downscaling")
+    lr = downscale_bicubic(hr, scale)
+    xmp = dict(width=lr.shape[1], height=lr.shape[0], method="jpeg", scale=scale, hr_width=W, hr_height=H)
+
+    def enc(q):
+        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": int(q)}))
+
+    if quality is not None:
+        q, data = int(quality), enc(quality)
+        got = len(data) * 8.0 / (W * H)
+    else:
+        q, data, got = choose_quality(enc, float(bpp), W * H)
+        if abs(got - bpp) > BPP_TOLERANCE and warn is not None:
+            warn(f"{hr_path}: {bpp:g} bpp is not reachable with JPEG quality 1..100; "
+                 f"closest is {got:.4f} bpp at quality {q}")
+    write_bytes_atomic(out, data, overwrite)
+    return {"path": str(out), "method": "jpeg", "quality": q, "bpp": got, "bytes": len(data),
+            "lr_size": (lr.shape[1], lr.shape[0]), "hr_size": (W, H)}
+
+
+def _encode_jpeg_cmd(args) -> int:
+    if args.qscale is not None:
+        raise UsageError("--qscale applies to the learned methods; use --bpp or --quality with --method jpeg")
+    bpp = None if args.quality is not None else (args.bpp if args.bpp is not None else 0.3)
+    res = encode_jpeg(args.input, args.output, scale=args.scale, bpp=bpp, quality=args.quality,
+                      overwrite=args.overwrite, warn=_warn)
+    if not args.quiet:
+        print(f"{res['path']}: jpeg {res['lr_size'][0]}x{res['lr_size'][1]} quality {res['quality']}, "
+              f"{res['bpp']:.4f} bpp ({res['bytes']} bytes)")
+    return 0
+
+
+#: encode method -> fn(args) -> exit code. The learned methods and 'all' are added by their owners.
+def _device(args):
+    return None if getattr(args, "device", None) in (None, "auto") else args.device
+
+
+def _encode_learned_cmd(args) -> int:
+    from .encode import LearnedEncoder
+    from .methods import pick_device
+
+    if args.quality is not None:
+        raise UsageError("--quality applies to --method jpeg; use --bpp or --qscale for the learned methods")
+    if args.scale != 4:
+        raise UsageError("the learned methods are trained for --scale 4 only")
+    bpp = None if args.qscale is not None else (args.bpp if args.bpp is not None else 0.3)
+    enc = LearnedEncoder(args.method, args.weights, pick_device(_device(args)))
+    res = enc.encode(args.input, args.output, bpp=bpp, qscale=args.qscale, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"{res['path']}: {args.method} {res['lr_size'][0]}x{res['lr_size'][1]} qscale {res['qscale']:.4g}, "
+              f"{res['bpp']:.4f} bpp ({res['bytes']} bytes)")
+    return 0
+
+
+def _encode_all_cmd(args) -> int:
+    from .encode import encode_bundle
+    from .methods import pick_device
+
+    if args.quality is not None or args.qscale is not None:
+        raise UsageError("--method all matches every method to --bpp; --quality/--qscale do not apply")
+    if args.weights:
+        raise UsageError("--method all uses the shipped weights; encode one method at a time for --weights")
+    bpp = args.bpp if args.bpp is not None else 0.3
+    res = encode_bundle(args.input, args.output, bpp=bpp, scale=args.scale, device=pick_device(_device(args)),
+                        overwrite=args.overwrite, warn=_warn)
+    if not args.quiet:
+        for m, r in res.items():
+            print(f"{r['path']}: {m} {r['bpp']:.4f} bpp")
+    return 0
+
+
+ENCODERS: dict = {"jpeg": _encode_jpeg_cmd, "resvr": _encode_learned_cmd, "hyperthumbnail": _encode_learned_cmd,
+                  "all": _encode_all_cmd}
+
+
+def cmd_encode(args) -> int:
+    fn = ENCODERS.get(args.method)
+    if fn is None:
+        raise MethodUnavailable(f"encode --method {args.method} is not available yet in this build")
+    if args.scale < 1:
+        raise UsageError("--scale must be at least 1")
+    if not Path(args.input).exists():
+        raise BadInput(f"{args.input}: no such file")
+    return fn(args)
+
+
+# ----------------------------------------------------------------------------- lazy commands
+#: command -> (module, function); function(args) -> int
+LAZY_COMMANDS = {
+    "train": ("resvr.core.train.loop", "train_main"),
+    "eval": ("resvr.core.evaluate", "eval_main"),
+    "bench": ("resvr.core.bench", "bench_main"),
+}
+
+
+def _lazy(args) -> int:
+    modname, fname = LAZY_COMMANDS[args.command]
+    try:
+        mod = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if e.name and (modname == e.name or modname.startswith(e.name + ".")):
+            raise MethodUnavailable(f"'{args.command}' is not available yet ({modname} is missing)") from None
+        raise MethodUnavailable(f"'{args.command}' cannot run: missing module {e.name}") from None
+    fn = getattr(mod, fname, None)
+    if fn is None:
+        raise MethodUnavailable(f"'{args.command}' is not available yet ({modname}.{fname} is missing)")
+    return int(fn(args) or 0)
+
+
+# ----------------------------------------------------------------------------- parser / main
+def build_parser() -> argparse.ArgumentParser:
+    # common options, accepted before or after the command (SUPPRESS: a subcommand that does not
+    # see the option leaves the top-level value alone)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--threads", type=int, default=argparse.SUPPRESS,
+                        help="torch CPU threads (default: $RESVR_THREADS, else torch's default)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print nothing on success")
+    p = argparse.ArgumentParser(prog=PROG, parents=[common],
+                                description="ResVR viewer tools: encode, render, evaluate, train, bench.")
+    p.set_defaults(threads=None, quiet=False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, **kw):
+        return sub.add_parser(name, parents=[common], **kw)
+
+    e = add("encode", help="encode an HR panorama into an LR JPEG")
+    e.add_argument("input", metavar="HR_IMAGE")
+    e.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (a folder for --method all)")
+    e.add_argument("--method", required=True, choices=ENCODE_METHODS)
+    e.add_argument("--scale", type=int, default=4)
+    rate = e.add_mutually_exclusive_group()
+    rate.add_argument("--bpp", type=_positive_float, default=None,
+                      help="target bits per HR pixel, from the real file size (default 0.3)")
+    rate.add_argument("--qscale", type=_positive_float, default=None, help="QPM table scale (learned methods)")
+    rate.add_argument("--quality", type=_quality, default=None, help="JPEG quality 1..100 (jpeg)")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    e.add_argument("--weights", default=None, help="model weights (.pt) for the learned methods")
+    e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    e.set_defaults(func=cmd_encode)
+
+    r = add("render", help="render viewports of a panorama to PNG")
+    r.add_argument("input", metavar="IN_IMAGE")
+    r.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="VIEW.png, or a folder with --views")
+    r.add_argument("--method", required=True, choices=RENDER_METHODS)
+    r.add_argument("--yaw", type=float, default=None, help="degrees, positive looks right")
+    r.add_argument("--pitch", type=float, default=None, help="degrees, positive looks up")
+    r.add_argument("--fov", type=fov_arg, default=(120.0, 90.0), metavar="HxV", help="degrees (default 120x90)")
+    r.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH", help="pixels (default 1024x768)")
+    r.add_argument("--views", default=None, metavar="VIEWS.csv",
+                   help="CSV yaw,pitch,fov_h,fov_v,width,height; writes OUT/view_000.png, ...")
+    r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--weights", default=None, help="model weights (.pt) for the learned methods")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    r.set_defaults(func=cmd_render)
+
+    ev = add("eval", help="quality table (bpp, WS-PSNR, PSNR, SSIM, LPIPS) over a folder of ERPs")
+    ev.add_argument("input", metavar="ERP_FOLDER")
+    ev.add_argument("--bpp", type=_positive_float, default=0.3)
+    ev.add_argument("--fov", type=fov_arg, default=(120.0, 90.0), metavar="HxV")
+    ev.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH")
+    ev.add_argument("--views", type=int, default=10, help="view directions per panorama")
+    ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
+    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ev.add_argument("--overwrite", action="store_true")
+    ev.set_defaults(func=_lazy)
+
+    t = add("train", help="train a model from a YAML config")
+    t.add_argument("config", metavar="CONFIG.yaml")
+    t.add_argument("--resume", default=None, metavar="CKPT")
+    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    t.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (this session)")
+    t.set_defaults(func=_lazy)
+
+    b = add("bench", help="speed and memory benchmark table")
+    b.add_argument("-o", "--output", default=None, metavar="REPORT_DIR")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    b.set_defaults(func=_lazy)
+    return p
+
+
+def _warn(msg: str) -> None:
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+_PKG_DIR = str(Path(__file__).resolve().parent)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """One ``resvr: warning:`` line for warnings raised by this package (e.g. a non-2:1 image);
+    third-party deprecation chatter is dropped so that stderr stays readable."""
+    try:
+        ours = str(Path(filename).resolve()).startswith(_PKG_DIR)
+    except (OSError, TypeError, ValueError):
+        ours = False
+    if ours:
+        _warn(" ".join(str(message).split()))
+
+
+def _set_threads(n: int | None) -> None:
+    if n is None:
+        env = os.environ.get("RESVR_THREADS")
+        n = int(env) if env and env.isdigit() else None
+    if n:
+        import torch
+
+        torch.set_num_threads(max(1, n))
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: usage error (2) or --help (0)
+        return int(e.code) if isinstance(e.code, int) else 2
+    old_show = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        _set_threads(args.threads)
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except (BadInput, MethodUnavailable, ValueError, FileExistsError) as e:
+        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROG}: error: out of memory", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = old_show
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""JPEG container: bit-exact coefficient/table round trip, Pillow vs independent decoder, XMP."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resvr.core.errors import BadInput
+from resvr.core.jpeg.container import (encode_jpeg_pixels, extract_xmp, insert_xmp, read_jpeg_dct,
+                                       read_jpeg_pixels, read_xmp, write_jpeg_dct, write_jpeg_pixels)
+from resvr.core.jpeg.xmp import NS_GPANO, build_xmp, parse_xmp
+
+
+def _dct_matrix():
+    k = np.arange(8)
+    m = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16) * np.sqrt(2 / 8)
+    m[0] /= np.sqrt(2)
+    return m  # orthonormal DCT-II: coeffs = M @ block @ M.T
+
+
+def _coefficients(h=4, w=8, seed=0):
+    """Realistic quantised coefficients: forward DCT of a smooth+noisy image, divided by tables."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:8 * h, 0:8 * w]
+    img = np.stack([128 + 80 * np.sin(xx / 7.0) * np.cos(yy / 5.0), 128 + 30 * np.cos(xx / 11.0),
+                    128 - 30 * np.sin(yy / 9.0)], -1) + rng.normal(0, 6, (8 * h, 8 * w, 3))
+    qt = np.stack([np.clip(2 + np.add.outer(np.arange(8), np.arange(8)) * 2, 1, 255),
+                   np.clip(3 + np.add.outer(np.arange(8), np.arange(8)) * 3, 1, 255)]).astype(np.uint16)
+    M = _dct_matrix()
+    comps = []
+    for c in range(3):
+        blocks = (img[..., c] - 128).reshape(h, 8, w, 8).transpose(0, 2, 1, 3)
+        coef = M @ blocks @ M.T
+        comps.append(np.round(coef / qt[0 if c == 0 else 1]).astype(np.int16))
+    return comps, qt
+
+
+def _idct_planes(Y, Cb, Cr, qt):
+    """Own IDCT: dequantise, float orthonormal IDCT, +128, round and clamp to 8-bit samples."""
+    M = _dct_matrix()
+    planes = []
+    for c, comp in enumerate((Y, Cb, Cr)):
+        blocks = M.T @ (comp.astype(np.float64) * qt[0 if c == 0 else 1]) @ M
+        h, w = comp.shape[:2]
+        planes.append(np.clip(np.round(blocks.transpose(0, 2, 1, 3).reshape(8 * h, 8 * w) + 128), 0, 255))
+    return np.stack(planes, -1)
+
+
+def _ycc_to_rgb(ycc):
+    """JFIF full-range YCbCr -> RGB, rounded and clipped."""
+    y, cb, cr = (ycc[..., i].astype(np.float64) for i in range(3))
+    rgb = np.stack([y + 1.402 * (cr - 128), y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+                    y + 1.772 * (cb - 128)], -1)
+    return np.clip(np.round(rgb), 0, 255)
+
+
+def test_dct_roundtrip_bit_exact_and_baseline_444(tmp_path):
+    (Y, Cb, Cr), qt = _coefficients()
+    p = write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
+    y, cb, cr, q = read_jpeg_dct(p)
+    for got, want in ((y, Y), (cb, Cb), (cr, Cr)):
+        assert got.dtype == np.int16 and got.shape == want.shape and np.array_equal(got, want)
+    assert q.dtype == np.uint16 and np.array_equal(q, qt)
+    data = p.read_bytes()
+    assert b"\xff\xc0" in data and b"\xff\xc2" not in data  # SOF0 baseline, not progressive
+    with Image.open(p) as im:
+        assert im.size == (64, 32) and im.mode == "RGB"
+        assert [s[1:3] for s in im.layer] == [(1, 1)] * 3  # 4:4:4
+        # Pillow reports the tables in natural order too: they must be ours
+        assert np.array_equal(np.array(im.quantization[0]).reshape(8, 8), qt[0])
+        assert np.array_equal(np.array(im.quantization[1]).reshape(8, 8), qt[1])
+
+
+def test_pillow_pixels_match_decoders(tmp_path):
+    import jpeglib
+
+    (Y, Cb, Cr), qt = _coefficients(seed=1)
+    p = write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
+    pil = read_jpeg_pixels(p).astype(int)
+    # 1) libjpeg driven by jpeglib (what the project's container reads with) == Pillow, bit for bit
+    assert np.array_equal(pil, jpeglib.read_spatial(str(p)).spatial.astype(int))
+    # 2) an independent float decoder of the stored coefficients, stage by stage. libjpeg's IDCT
+    #    (ISLOW, 13-bit fixed point, IEEE-1180 accurate) and its colour conversion (fixed-point
+    #    tables) are exact only up to rounding, so each stage agrees within 1 LSB, on few samples.
+    ycc_lib = jpeglib.read_spatial(str(p), out_color_space=jpeglib.Colorspace.JCS_YCbCr).spatial.astype(int)
+    ycc_own = _idct_planes(Y, Cb, Cr, qt).astype(int)
+    d = np.abs(ycc_own - ycc_lib)
+    assert d.max() <= 1 and (d > 0).mean() < 0.05
+    d = np.abs(_ycc_to_rgb(ycc_lib).astype(int) - pil)
+    assert d.max() <= 1 and (d > 0).mean() < 0.01
+    # end to end a 1-LSB IDCT rounding in Cb is multiplied by 1.772 in B, so up to 3 LSB, rarely
+    d = np.abs(_ycc_to_rgb(ycc_own).astype(int) - pil)
+    assert d.max() <= 3 and d.mean() < 0.05
+
+
+def test_xmp_roundtrip_gpano(tmp_path):
+    (Y, Cb, Cr), qt = _coefficients()
+    xmp = dict(width=64, height=32, method="resvr", scale=4, hr_width=256, hr_height=128,
+               model="resvr-slim", model_version="1.0", heading=30.0, pitch=-5.0, hfov=100.0)
+    p = write_jpeg_dct(tmp_path / "x.jpg", Y, Cb, Cr, qt, xmp=xmp)
+    # XMP right after SOI + APP0 (JFIF), as an APP1 segment
+    data = p.read_bytes()
+    assert data[:4] == b"\xff\xd8\xff\xe0"
+    app0_len = int.from_bytes(data[4:6], "big")
+    assert data[4 + app0_len:4 + app0_len + 2] == b"\xff\xe1"
+    assert data[4 + app0_len + 4:].startswith(b"http://ns.adobe.com/xap/1.0/\x00")
+    meta = read_xmp(p)
+    g, r = meta["GPano"], meta["resvr"]
+    assert g["ProjectionType"] == "equirectangular" and g["UsePanoramaViewer"] is True
+    assert (g["FullPanoWidthPixels"], g["FullPanoHeightPixels"]) == (64, 32)
+    assert (g["CroppedAreaImageWidthPixels"], g["CroppedAreaImageHeightPixels"]) == (64, 32)
+    assert (g["CroppedAreaLeftPixels"], g["CroppedAreaTopPixels"]) == (0, 0)
+    assert g["InitialViewHeadingDegrees"] == 30.0 and g["InitialHorizontalFOVDegrees"] == 100.0
+    assert r == {"Method": "resvr", "Scale": 4, "HRWidth": 256, "HRHeight": 128,
+                 "Model": "resvr-slim", "ModelVersion": "1.0"}
+    # coefficients untouched by the segment insertion; Pillow sees the same XMP
+    assert np.array_equal(read_jpeg_dct(p)[0], Y)
+    with Image.open(p) as im:
+        assert NS_GPANO.encode() in im.info["xmp"]
+        im.load()
+
+
+def test_xmp_parser_accepts_element_form():
+    packet = f"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+      <rdf:Description rdf:about="" xmlns:GPano="{NS_GPANO}">
+        <GPano:ProjectionType>equirectangular</GPano:ProjectionType>
+        <GPano:FullPanoWidthPixels>8192</GPano:FullPanoWidthPixels>
+      </rdf:Description></rdf:RDF></x:xmpmeta>"""
+    m = parse_xmp(packet)
+    assert m["GPano"] == {"ProjectionType": "equirectangular", "FullPanoWidthPixels": 8192}
+    assert m["resvr"] == {}
+    with pytest.raises(ValueError):
+        parse_xmp("<x:xmpmeta><unclosed>")
+
+
+def test_pixel_jpeg_444_with_xmp(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    xmp = dict(width=64, height=32, method="jpeg", scale=4, hr_width=256, hr_height=128)
+    p = write_jpeg_pixels(tmp_path / "j.jpg", rgb, 90, xmp)
+    with Image.open(p) as im:
+        assert im.size == (64, 32) and [s[1:3] for s in im.layer] == [(1, 1)] * 3
+    assert read_xmp(p)["resvr"]["Method"] == "jpeg"
+    with pytest.raises(BadInput, match="exists"):
+        write_jpeg_pixels(p, rgb, 50, xmp)
+    write_jpeg_pixels(p, rgb, 50, xmp, overwrite=True)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["j.jpg"]
+    # re-inserting replaces the XMP rather than stacking segments
+    data = insert_xmp(p.read_bytes(), build_xmp(64, 32, "jpeg", 2, 128, 64))
+    assert data.count(b"http://ns.adobe.com/xap/1.0/\x00") == 1
+    assert parse_xmp(extract_xmp(data))["resvr"]["Scale"] == 2
+    assert read_xmp(tmp_path / "j.jpg")["GPano"]["FullPanoWidthPixels"] == 64
+    assert encode_jpeg_pixels(rgb, 50)[:2] == b"\xff\xd8"
+
+
+def test_no_xmp_and_bad_files(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 8)).save(buf, "JPEG")
+    (tmp_path / "plain.jpg").write_bytes(buf.getvalue())
+    assert read_xmp(tmp_path / "plain.jpg") == {"GPano": {}, "resvr": {}}
+    (tmp_path / "t.jpg").write_bytes(buf.getvalue()[:-40])
+    with pytest.raises(BadInput, match="truncated"):
+        read_jpeg_dct(tmp_path / "t.jpg")
+    (tmp_path / "n.jpg").write_text("hello")
+    with pytest.raises(BadInput, match="not a JPEG"):
+        read_jpeg_dct(tmp_path / "n.jpg")
+
+
+def test_invalid_coefficients_rejected(tmp_path):
+    (Y, Cb, Cr), qt = _coefficients()
+    with pytest.raises(ValueError, match="one shape"):
+        write_jpeg_dct(tmp_path / "a.jpg", Y, Cb[:, :4], Cr[:, :4], qt)
+    bad = qt.copy()
+    bad[0, 0, 0] = 300
+    with pytest.raises(ValueError, match="1..255"):
+        write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, bad)
+    big = Y.copy()
+    big[0, 0, 3, 3] = 2000
+    with pytest.raises(ValueError, match="AC"):
+        write_jpeg_dct(tmp_path / "a.jpg", big, Cb, Cr, qt)
+    assert list(tmp_path.iterdir()) == []
