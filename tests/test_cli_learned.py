@@ -1,0 +1,89 @@
+"""CLI with the learned methods: train a tiny config, encode with its checkpoint, render."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from resvr.core.cli import main
+from resvr.core.jpeg.container import read_xmp
+from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint, textured_erp
+
+
+@pytest.fixture
+def hr_png(tmp_path):
+    p = tmp_path / "pano.png"
+    Image.fromarray(textured_erp(128, 256, seed=7)).save(p)
+    return p
+
+
+def test_train_from_cli_then_encode_and_render_with_the_checkpoint(tmp_path, hr_png, capsys):
+    data = tmp_path / "erps"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(textured_erp(128, 256, seed=i)).save(data / f"e{i}.png")
+    cfg = {"name": "tiny", "model": TINY_RESVR,
+           "data": {"erp_folder": str(data), "min_erp_height": 64, "synth_count": 0},
+           "train": {"iters": 6, "batch": 2, "patch": 64, "points": 128, "lr": 1e-3, "threads": 1, "amp": True,
+                     "log_every": 2, "ckpt_every": 3, "val_every": 1000, "out": str(tmp_path / "run")}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "cfg.yaml")]) == 0
+    ck = tmp_path / "run" / "latest.pt"
+    assert ck.is_file()
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("iter,") and len(log) == 1 + 3
+    # resume continues from the checkpoint up to the configured total
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--resume", str(ck)]) == 0
+
+    lr = tmp_path / "pano.resvr.jpg"
+    assert main(["encode", str(hr_png), "-o", str(lr), "--method", "resvr", "--bpp", "0.4", "--weights", str(ck)]) == 0
+    assert abs(lr.stat().st_size * 8 / (256 * 128) - 0.4) <= 0.01
+    x = read_xmp(lr)
+    assert x["GPano"]["ProjectionType"] == "equirectangular" and x["resvr"]["Method"] == "resvr"
+    assert int(x["resvr"]["HRWidth"]) == 256
+    view = tmp_path / "v.png"
+    assert main(["render", str(lr), "-o", str(view), "--method", "resvr", "--weights", str(ck),
+                 "--yaw", "180", "--pitch", "10", "--fov", "90x90", "--size", "48x40"]) == 0
+    with Image.open(view) as im:
+        assert im.size == (48, 40)
+        assert im.text.get("method", im.text.get("Method", "resvr"))
+        px = np.asarray(im.convert("RGB"))
+    assert px.std() > 3  # a real picture, not a flat fill
+
+
+def test_hyperthumbnail_encode_render_and_missing_weights(tmp_path, hr_png, capsys):
+    w = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT)
+    lr = tmp_path / "p.ht.jpg"
+    assert main(["encode", str(hr_png), "-o", str(lr), "--method", "hyperthumbnail", "--bpp", "0.3", "--weights", str(w)]) == 0
+    assert main(["render", str(lr), "-o", str(tmp_path / "v.png"), "--method", "hyperthumbnail", "--weights", str(w),
+                 "--yaw", "0", "--pitch", "-80", "--fov", "100x80", "--size", "40x32"]) == 0
+    capsys.readouterr()
+    assert main(["render", str(lr), "-o", str(tmp_path / "v2.png"), "--method", "resvr",
+                 "--weights", str(tmp_path / "nope.pt"), "--yaw", "0", "--pitch", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "weights not found" in err[0]
+    assert not (tmp_path / "v2.png").exists()
+    # a resvr checkpoint is refused as hyperthumbnail weights
+    r = save_tiny_checkpoint(tmp_path / "r.pt", TINY_RESVR)
+    assert main(["render", str(lr), "-o", str(tmp_path / "v3.png"), "--method", "hyperthumbnail", "--weights", str(r),
+                 "--yaw", "0", "--pitch", "0"]) == 1
+
+
+def test_encode_all_writes_a_bundle_the_loader_accepts(tmp_path, hr_png, monkeypatch):
+    from resvr.core import encode as enc
+    from resvr.core.bundle import load_bundle
+
+    w = {"resvr": save_tiny_checkpoint(tmp_path / "r.pt", TINY_RESVR),
+         "hyperthumbnail": save_tiny_checkpoint(tmp_path / "h.pt", TINY_HT)}
+    out = tmp_path / "bundle"
+    res = enc.encode_bundle(hr_png, out, bpp=0.35, weights=w)
+    b = load_bundle(out)
+    assert b.hr_size == (256, 128) and b.reference.name == "pano.png"
+    for m in ("resvr", "hyperthumbnail", "jpeg"):
+        assert abs(b.entries[m].bpp - 0.35) <= 0.01, (m, b.entries[m].bpp)
+        assert b.entries[m].bpp == pytest.approx(res[m]["bpp"], abs=1e-5)
+        with Image.open(b.entries[m].file) as im:
+            assert im.size == (64, 32)
+    with pytest.raises(Exception, match="already exist"):
+        enc.encode_bundle(hr_png, out, bpp=0.35, weights=w)
