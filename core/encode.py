@@ -126,12 +126,12 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     if clash and not overwrite:
         raise BadInput(f"{out_dir}: {', '.join(clash)} already exist; pass --overwrite to replace them")
     hr = load_image(hr_path)  # validates the input before any output
-    out_dir.mkdir(parents=True, exist_ok=True)
     weights = weights or {}
+    encoders = {m: LearnedEncoder(m, weights.get(m), device) for m in ("resvr", "hyperthumbnail")}  # weights first
+    out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
-    for m in ("resvr", "hyperthumbnail"):
-        results[m] = LearnedEncoder(m, weights.get(m), device).encode(hr_path, out_dir / names[m], bpp=bpp,
-                                                                       overwrite=overwrite)
+    for m, enc in encoders.items():
+        results[m] = enc.encode(hr_path, out_dir / names[m], bpp=bpp, overwrite=overwrite)
     results["jpeg"] = encode_jpeg(hr_path, out_dir / names["jpeg"], scale=scale, bpp=bpp, overwrite=overwrite, warn=warn)
     ref = None
     if reference:

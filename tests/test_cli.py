@@ -182,7 +182,10 @@ def test_downscale_wraps_and_bands_match():
     assert np.array_equal(np.roll(a, 8, axis=1), rolled)
 
 
-def test_unavailable_methods_and_usage(tmp_path, capsys, hr_png):
+def test_unavailable_methods_and_usage(tmp_path, capsys, hr_png, monkeypatch):
+    import resvr.core.models.weights as weights
+
+    monkeypatch.setattr(weights, "ASSETS", tmp_path / "no-assets")  # no shipped weights
     rc, _, err = run(["encode", hr_png, "-o", tmp_path / "x.jpg", "--method", "all"], capsys)
     assert rc == 1 and len(err.strip().splitlines()) == 1
     rc, _, err = run(["render", hr_png, "-o", tmp_path / "v.png", "--method", "bicubic", "--yaw", 0,
