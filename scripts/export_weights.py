@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Export the best training checkpoints to assets/weights/ (float16, inference parts only), copy
+their logs, and write the model card from the logs and configs.
+
+    .venv/bin/python scripts/export_weights.py [--resvr runs/resvr_cpu] [--ht runs/ht_cpu] [--which best|latest]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resvr.core.models.pipelines import build_model, count_params  # noqa: E402
+from resvr.core.models.weights import export_weights  # noqa: E402
+from resvr.core.train.data import load_split  # noqa: E402
+
+
+def run_summary(run: Path) -> dict:
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    vals = [r for r in rows if r.get("val_psnr")]
+    best = max(vals, key=lambda r: float(r["val_psnr"])) if vals else None
+    return {"iters_logged": int(rows[-1]["iter"]) if rows else 0,
+            "wall_s_this_segment": float(rows[-1]["time_s"]) if rows else 0.0,
+            "best_val_psnr": float(best["val_psnr"]) if best else None,
+            "best_val_iter": int(best["iter"]) if best else None,
+            "last_train_l1": float(rows[-1]["pix"]) if rows else None}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resvr", default="runs/resvr_cpu")
+    ap.add_argument("--ht", default="runs/ht_cpu")
+    ap.add_argument("--which", default="best", choices=("best", "latest"))
+    ap.add_argument("--out", default=str(ROOT / "assets" / "weights"))
+    a = ap.parse_args()
+    out = Path(a.out)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    split = load_split()
+    card = ["# Model card: resvr-viewer weights", "",
+            f"Exported {date.today().isoformat()} by `scripts/export_weights.py --which {a.which}`. Both models were "
+            "trained from scratch on the CPU (2 cores shared by both runs, 1 thread each, bf16 autocast) with "
+            "`resvr train core/train/configs/<name>.yaml`.", "",
+            "## Data",
+            "- Training: ERP panoramas synthesised on the fly from the photographs in `../shared/data/photos` "
+            "(six photos as cube-map faces, random crops/rotations/flips, 512x1024 and 1024x2048 ERPs, a pool of 24 "
+            "refreshed every 50 iterations) plus the real 2:1 panoramas of `../shared/data/panoramas` that are at "
+            "least 512 rows high, minus the validation split.",
+            f"- Validation (never trained on): {len(split['val_photos'])} held-out photos (synthetic panoramas) and "
+            f"{len(split['val_panoramas'])} real panoramas, listed in `core/train/configs/split.yaml`.", ""]
+    for method, run_dir in (("resvr", a.resvr), ("hyperthumbnail", a.ht)):
+        run = ROOT / run_dir
+        ck = run / f"{a.which}.pt"
+        if not ck.exists():
+            print(f"skip {method}: {ck} missing")
+            continue
+        blob = torch.load(ck, map_location="cpu", weights_only=False)
+        cfg = blob["cfg"]
+        s = run_summary(run)
+        meta = {"config": cfg, "data_split": "core/train/configs/split.yaml", **s}
+        dst = export_weights(ck, out / f"{method}.pt", name=cfg.get("name", method), version=f"{date.today():%Y.%m.%d}",
+                             meta=meta)
+        shutil.copyfile(run / "log.csv", out / "logs" / f"{cfg.get('name', method)}.csv")
+        nparam = count_params(build_model(cfg["model"]))
+        card += [f"## {method} (`{dst.name}`, {dst.stat().st_size / 1e6:.1f} MB, {nparam / 1e6:.2f}M parameters)",
+                 f"- Config: `{cfg.get('name')}` (below), iterations {blob['iter']} "
+                 f"(checkpoint '{a.which}'), wall time of the last training segment {s['wall_s_this_segment'] / 3600:.2f} h.",
+                 f"- Held-out validation PSNR on DPS viewport samples: best {s['best_val_psnr']} dB at iteration "
+                 f"{s['best_val_iter']}. Full viewport numbers: docs/results.md.",
+                 f"- Log: `logs/{cfg.get('name', method)}.csv`.", "", "```yaml",
+                 yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
+        print(f"exported {method}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), iteration {blob['iter']}")
+    (out / "MODEL_CARD.md").write_text("\n".join(card) + "\n")
+
+
+if __name__ == "__main__":
+    main()
