@@ -1,0 +1,222 @@
+"""The main window with a comparison bundle: shared view, metric labels, export, errors."""
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
+
+from resvr.core import metrics as M
+from resvr.core.errors import BadInput
+from resvr.core.imageio import to_uint8
+from resvr.core.methods import get_method
+from resvr.viewer.main_window import MainWindow
+from resvr.viewer.settings import Settings
+
+from viewer_helpers import make_bundle, make_pano, psnr, rand_lpips, save
+
+SETTLE_MS = 30000
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return make_bundle(tmp_path / "bundle")
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    w = MainWindow(settings=Settings(path=tmp_path / "settings.yaml"))
+    w.service.lpips_metric = rand_lpips()
+    w.camera.inertia_enabled = False
+    qtbot.addWidget(w)
+    w.resize(900, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.service.stop()
+
+
+def settle(qtbot, win):
+    qtbot.waitUntil(lambda: not win.camera.moving and win.view.all_settled(), timeout=SETTLE_MS)
+
+
+def test_empty_state_without_document(win):
+    assert win.document is None
+    assert win.view._stack.currentWidget() is win.view.empty
+    assert "Open" in win.view.empty.text()
+
+
+def test_compare_panes_share_the_view(qtbot, win, bundle):
+    folder, hr, lr = bundle
+    assert win.open_path(folder)
+    keys = win.view.pane_keys()
+    assert keys == ["bilinear", "hyperthumbnail", "resvr", "reference"]
+    panes = list(win.view.panes.values())
+    assert all(p.isVisible() for p in panes)
+    gl = win.view.panes["bilinear"].gl
+    qtbot.keyClick(gl, Qt.Key.Key_Right)
+    qtbot.mousePress(gl, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(gl, QPoint(90, 120))
+    qtbot.mouseRelease(gl, Qt.MouseButton.LeftButton, pos=QPoint(90, 120))
+    views = [p.gl.view() for p in panes]
+    angles = {(v.yaw, v.pitch, v.fov_h, v.fov_v) for v in views}
+    assert len(angles) == 1
+    yaw, pitch, _, _ = angles.pop()
+    assert yaw != 0.0 and pitch != 0.0
+    # the learned methods have no weights in this build: a clear message, no crash
+    settle(qtbot, win)
+    for k in ("hyperthumbnail", "resvr"):
+        p = win.view.panes[k]
+        if p.unavailable:
+            assert p.status.isVisible() and "unavailable" in p.status.text()
+    # each available pane draws the render of its method for exactly this view
+    for k in ("bilinear", "reference"):
+        p = win.view.panes[k]
+        assert p.result is not None and p.gl.overlay_visible()
+        assert np.array_equal(p.shown_image(), to_uint8(p.result.image))
+    # and the live shader views of the bilinear pane agree with it
+    ref = win.view.panes["reference"].shown_image()
+    assert psnr(ref, win.view.panes["reference"].result.image) > 50
+
+
+def test_metric_labels_equal_independent_metrics(qtbot, win, bundle):
+    folder, hr, lr = bundle
+    win.open_path(folder)
+    win.camera.set_view(yaw=33.0, pitch=-12.0)
+    settle(qtbot, win)
+    pane = win.view.panes["bilinear"]
+    view = pane.gl.view()
+    m_bil = get_method("bilinear", device="cpu")
+    m_bil.prepare(folder / "pano.jpeg.jpg")
+    m_ref = get_method("reference", device="cpu")
+    m_ref.prepare(folder / "pano.png")
+    img, ref = m_bil.render(view), m_ref.render(view)
+    p, s = M.psnr(img, ref), M.ssim(img, ref)
+    lp = win.service.lpips_metric(img, ref)
+    assert pane.metrics["psnr"] == pytest.approx(p, abs=1e-9)
+    assert pane.metrics["ssim"] == pytest.approx(s, abs=1e-9)
+    assert pane.metrics["lpips"] == pytest.approx(lp, abs=1e-6)
+    text = pane.header.text()
+    assert f"PSNR {p:.2f} dB" in text and f"SSIM {s:.4f}" in text and f"LPIPS {lp:.4f}" in text
+    bpp = (folder / "pano.jpeg.jpg").stat().st_size * 8 / (512 * 256)
+    assert f"{bpp:.3f} bpp" in text
+    # a new settled view updates the labels
+    win.camera.set_view(yaw=-100.0)
+    settle(qtbot, win)
+    assert pane.metrics["psnr"] != pytest.approx(p, abs=1e-6)
+
+
+def test_export_pane_matches_pixels_and_never_overwrites(qtbot, win, bundle, tmp_path):
+    folder, hr, lr = bundle
+    win.open_path(folder)
+    win.view.set_current("bilinear")
+    win.camera.set_view(yaw=120.0, pitch=10.0)
+    settle(qtbot, win)
+    pane = win.view.current_pane()
+    out = tmp_path / "pane.png"
+    win.export_current(out)
+    with Image.open(out) as im:
+        got = np.asarray(im.convert("RGB"))
+        text = dict(im.text)
+    assert np.array_equal(got, pane.shown_image())
+    assert float(text["resvr:yaw"]) == pytest.approx(120.0)
+    assert float(text["resvr:pitch"]) == pytest.approx(10.0)
+    assert int(text["resvr:width"]) == got.shape[1]
+    assert text["resvr:method"] == "bilinear"
+    assert float(text["resvr:psnr"]) == pytest.approx(pane.metrics["psnr"])
+    before = out.read_bytes()
+    win.camera.set_view(yaw=0.0)
+    with pytest.raises(BadInput):
+        win.export_current(out)
+    assert out.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    # a chosen size re-renders the pane's method for the same view
+    out2 = tmp_path / "pane_320.png"
+    win.export_current(out2, size=(320, 240))
+    with Image.open(out2) as im:
+        assert im.size == (320, 240)
+        assert float(im.text["resvr:yaw"]) == pytest.approx(0.0)
+
+    # the composite has one labelled tile per pane
+    out3 = tmp_path / "all.png"
+    win.export_composite(out3, size=(160, 120))
+    with Image.open(out3) as im:
+        assert im.size == (2 * 160, 2 * (120 + 28))
+        assert im.text["resvr:pane0:method"] == "bilinear"
+
+
+def test_corrupt_file_shows_error_and_keeps_previous(qtbot, win, tmp_path):
+    good = save(tmp_path / "good.jpg", make_pano(256, 128), quality=90)
+    assert win.open_path(good)
+    doc = win.document
+    shown = win.view.current_pane().gl.image().copy()
+    data = good.read_bytes()
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(data[: len(data) // 3])  # truncated JPEG
+    assert not win.open_path(bad)
+    assert win.last_error and "bad.jpg" in win.last_error
+    box = win.findChild(QMessageBox, "errorBox")
+    assert box is not None and box.isVisible()
+    assert win.document is doc
+    assert np.array_equal(win.view.current_pane().gl.image(), shown)
+    assert win.view.current_pane().gl.grab_image().mean() > 5
+    box.close()
+    # not an image at all
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"hello")
+    assert not win.open_path(junk)
+    assert win.document is doc
+    win.findChild(QMessageBox, "errorBox").close()
+
+
+def test_recent_files_and_settings_persist(qtbot, win, tmp_path):
+    a = save(tmp_path / "a.jpg", make_pano(128, 64), quality=90)
+    win.open_path(a)
+    s = Settings.load(tmp_path / "settings.yaml")
+    assert s.recent[0] == str(a.resolve())
+    assert s.last_dir == str(tmp_path.resolve())
+    assert [x.text() for x in win.recent_menu.actions()] == [str(a.resolve())]
+    win.set_device("cpu")
+    assert Settings.load(tmp_path / "settings.yaml").device == "cpu"
+
+
+def test_gpano_initial_view_is_honoured(qtbot, win, tmp_path):
+    from resvr.core.jpeg.container import write_jpeg_pixels
+
+    f = tmp_path / "gp.jpg"
+    write_jpeg_pixels(f, make_pano(256, 128), 90, xmp=dict(width=256, height=128, method="jpeg", scale=4,
+                                                           hr_width=1024, hr_height=512, heading=75.0,
+                                                           pitch=-20.0, hfov=90.0))
+    win.open_path(f)
+    assert win.camera.yaw == pytest.approx(75.0)
+    assert win.camera.pitch == pytest.approx(-20.0)
+    assert win.camera.fov_h == pytest.approx(90.0)
+    win.camera.set_view(yaw=0.0)
+    win.camera.reset()
+    assert win.camera.yaw == pytest.approx(75.0)
+
+
+def test_wipe_and_heat_map(qtbot, win, bundle):
+    folder, hr, lr = bundle
+    win.open_path(folder)
+    win.set_mode("wipe")
+    win.view.wipe.set_keys("bilinear", "reference")
+    win.view.request_full()
+    settle(qtbot, win)
+    wipe = win.view.wipe
+    img = wipe.gl.grab_image()
+    w = img.shape[1]
+    a = to_uint8(wipe.results["A"].image)
+    b = to_uint8(wipe.results["B"].image)
+    assert np.array_equal(img[:, : w // 2 - 2], a[:, : w // 2 - 2])
+    assert np.array_equal(img[:, w // 2 + 2:], b[:, w // 2 + 2:])
+    win.set_mode("grid")
+    settle(qtbot, win)
+    pane = win.view.panes["bilinear"]
+    plain = pane.shown_image()
+    win.act_heat.trigger()
+    heat = pane.shown_image()
+    assert not np.array_equal(plain, heat)
+    assert heat.mean() < plain.mean()  # small errors are dark
+    win.act_heat.trigger()
+    assert np.array_equal(pane.shown_image(), plain)

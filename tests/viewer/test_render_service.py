@@ -1,0 +1,60 @@
+"""The render service: latest request wins, stale work is dropped, unavailable methods are reported."""
+import threading
+
+import numpy as np
+import pytest
+
+from resvr.core.geometry import View
+from resvr.viewer.render_service import RenderItem, RenderRequest, RenderService
+
+from viewer_helpers import make_pano, save
+
+
+@pytest.fixture
+def service(qtbot):
+    s = RenderService()
+    yield s
+    s.stop()
+
+
+def test_latest_request_wins_and_stale_is_dropped(qtbot, service, tmp_path, monkeypatch):
+    f = save(tmp_path / "p.png", make_pano(128, 64))
+    gate = threading.Event()
+    entered = threading.Event()
+    orig = service._render
+
+    def slow_render(name, path, view, device):
+        entered.set()
+        gate.wait(5)
+        return orig(name, path, view, device)
+
+    monkeypatch.setattr(service, "_render", slow_render)
+    got = []
+    service.resultReady.connect(got.append)
+    views = [View(yaw=y, fov_h=90, fov_v=60, width=64, height=48) for y in (0, 10, 20, 30)]
+    # the first request starts (and blocks); the next ones replace each other while waiting
+    for i, v in enumerate(views):
+        service.submit(RenderRequest([RenderItem("bilinear", "bilinear", f, v),
+                                      RenderItem("bicubic", "bicubic", f, v)], device="cpu"))
+        if i == 0:
+            assert entered.wait(5)  # the worker is busy with the first request
+    gate.set()
+    qtbot.waitUntil(lambda: any(r.view.yaw == 30 for r in got) and len([r for r in got if r.view.yaw == 30]) == 2,
+                    timeout=10000)
+    yaws = [r.view.yaw for r in got]
+    assert 10 not in yaws and 20 not in yaws          # never started: replaced by a newer request
+    assert yaws.count(0) <= 1                          # abandoned between items once a newer one came
+    assert service.dropped >= 2
+    r = [r for r in got if r.view.yaw == 30][0]
+    assert r.image.shape == (48, 64, 3) and r.image.dtype == np.float32 and r.error is None
+    assert service.estimate_seconds("bilinear", 1_000_000) is not None
+
+
+def test_unavailable_method_is_a_result_not_a_crash(qtbot, service, tmp_path):
+    f = save(tmp_path / "p.png", make_pano(128, 64))
+    with qtbot.waitSignal(service.resultReady, timeout=10000) as blocker:
+        service.submit(RenderRequest([RenderItem("resvr", "resvr", f, View(width=32, height=24))], device="cpu"))
+    res = blocker.args[0]
+    if res.error is None:
+        pytest.skip("ResVR weights are installed: the method is available")
+    assert res.unavailable and res.image is None

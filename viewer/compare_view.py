@@ -1,0 +1,485 @@
+"""Panes under one camera: single view, the synchronised comparison grid, and a wipe.
+
+Every pane is a :class:`PanoramaGLWidget` that shows its own file live (bilinear in the shader)
+and, once the render service has rendered the *current* view with the pane's method, that render
+instead (the overlay). All panes share one :class:`Camera`, so they always show the same view.
+
+Each pane's header names the method, the bpp of its file and, when a reference (HR original) is
+open, PSNR / SSIM / LPIPS of the pane's render against the reference viewport of the same view,
+recomputed for every settled view.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
+                               QSlider, QStackedWidget, QVBoxLayout, QWidget)
+
+from resvr.core.imageio import to_uint8
+
+from .document import PANE_ORDER, Document, PaneSpec
+from .gl_widget import PanoramaGLWidget, views_match
+from .navigation import Camera
+from .render_service import RenderItem, RenderRequest, RenderResult, RenderService
+
+HEAT_MAX = 0.2            # |error| mapped to the top of the colour scale
+PREVIEW_BUDGET_S = 0.06   # per pane, while the camera moves
+PREVIEW_MIN_SCALE = 0.15  # below this a preview is not worth it: the live bilinear view stays
+
+# a perceptually ordered dark-to-bright scale (anchors of matplotlib's "inferno")
+_HEAT_ANCHORS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
+                          [245, 125, 21], [250, 193, 39], [252, 255, 164]], np.float64)
+
+
+def heat_map(img: np.ndarray, ref: np.ndarray, vmax: float = HEAT_MAX) -> np.ndarray:
+    """Mean absolute RGB error per pixel, coloured (uint8 h x w x 3); 0 is black, >= vmax white-yellow."""
+    a = np.asarray(img, np.float32)
+    b = np.asarray(ref, np.float32)
+    if a.dtype == np.uint8 or a.max() > 1.5:
+        a = a / 255.0
+    if b.max() > 1.5:
+        b = b / 255.0
+    t = np.clip(np.abs(a - b).mean(axis=2) / vmax, 0, 1) * (len(_HEAT_ANCHORS) - 1)
+    i0 = np.floor(t).astype(int).clip(0, len(_HEAT_ANCHORS) - 2)
+    f = (t - i0)[..., None]
+    out = _HEAT_ANCHORS[i0] * (1 - f) + _HEAT_ANCHORS[i0 + 1] * f
+    return np.round(out).astype(np.uint8)
+
+
+def format_bpp(bpp) -> str:
+    return "bpp n/a" if bpp is None else f"{bpp:.3f} bpp"
+
+
+def format_metrics(m: dict | None) -> str:
+    """'PSNR 31.42 dB · SSIM 0.9123 · LPIPS 0.1234' (LPIPS n/a when it could not load)."""
+    if not m:
+        return ""
+    p = m.get("psnr")
+    ps = "PSNR ∞" if p is not None and math.isinf(p) else f"PSNR {p:.2f} dB"
+    lp = m.get("lpips")
+    ls = "LPIPS n/a" if lp is None else f"LPIPS {lp:.4f}"
+    return f"{ps} · SSIM {m.get('ssim', float('nan')):.4f} · {ls}"
+
+
+class PaneWidget(QFrame):
+    """One method's pane: a header (method, bpp, metrics), a status line and the GL view."""
+
+    activated = Signal(str)
+
+    def __init__(self, spec: PaneSpec, camera: Camera, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        self.key = spec.key
+        self.result: RenderResult | None = None       # latest full-resolution result
+        self.preview: RenderResult | None = None
+        self.unavailable: str | None = None
+        self.heat = False
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("pane")
+        self.header = QLabel(self)
+        self.header.setObjectName("paneLabel")
+        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status = QLabel(self)
+        self.status.setObjectName("paneStatus")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #d33; font-weight: bold;")
+        self.status.hide()
+        self.gl = PanoramaGLWidget(camera, self)
+        self.gl.activated.connect(lambda: self.activated.emit(self.key))
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        lay.addWidget(self.header)
+        lay.addWidget(self.status)
+        lay.addWidget(self.gl, 1)
+        self.gl.set_image(spec.erp)
+        self.update_label()
+
+    @property
+    def metrics(self) -> dict:
+        return self.result.metrics if self.result is not None else {}
+
+    def set_selected(self, on: bool) -> None:
+        self.setStyleSheet("#pane { border: 2px solid #3a8ee6; }" if on else "")
+
+    def label_text(self) -> str:
+        parts = [self.spec.label]
+        if self.spec.key == "reference":
+            if self.spec.erp is not None:
+                parts.append(f"HR {self.spec.erp.shape[1]}×{self.spec.erp.shape[0]}")
+        else:
+            parts.append(format_bpp(self.spec.bpp))
+            m = format_metrics(self.metrics)
+            if m:
+                parts.append(m)
+        return " · ".join(parts)
+
+    def update_label(self) -> None:
+        self.header.setText(self.label_text())
+        tip = f"{self.spec.label}\n{self.spec.path}"
+        note = self.metrics.get("lpips_note")
+        if note:
+            tip += f"\n{note}"
+        self.header.setToolTip(tip)
+
+    def set_unavailable(self, reason: str | None) -> None:
+        self.unavailable = reason
+        if reason:
+            self.status.setText(f"{self.spec.label} unavailable: {reason}")
+            self.status.show()
+            self.gl.set_image(None)
+        else:
+            self.status.hide()
+
+    def set_result(self, res: RenderResult) -> None:
+        if res.error:
+            self.set_unavailable(res.error if res.unavailable else f"render failed: {res.error}")
+            return
+        if not views_match(res.view, self.gl.view()):
+            return  # stale: rendered for a view the camera has left
+        if self.unavailable:
+            self.set_unavailable(None)
+            self.gl.set_image(self.spec.erp)
+        if res.full:
+            self.result = res
+            self.update_label()
+        else:
+            self.preview = res
+        self.refresh_overlay()
+
+    def refresh_overlay(self) -> None:
+        view = self.gl.view()
+        res = self.result if self.result is not None and views_match(self.result.view, view) else self.preview
+        if res is None or res.image is None or not views_match(res.view, view):
+            self.gl.clear_overlay()
+            return
+        img = res.image
+        if self.heat and res.reference is not None:
+            img = heat_map(res.image, res.reference)
+        self.gl.set_overlay(img, res.view)
+
+    def shown_image(self) -> np.ndarray:
+        """What the pane shows now, pixel for pixel (h, w, 3) uint8."""
+        return self.gl.grab_image()
+
+
+class WipeWidget(QWidget):
+    """Two methods in one view, split by a slider: A on the left, B on the right."""
+
+    changed = Signal()
+
+    def __init__(self, camera: Camera, parent=None):
+        super().__init__(parent)
+        self.gl = PanoramaGLWidget(camera, self)
+        self.combo_a = QComboBox(self)
+        self.combo_b = QComboBox(self)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(0, 1000)
+        self.slider.setValue(500)
+        self.slider.setToolTip("Wipe position")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Left:"))
+        top.addWidget(self.combo_a, 1)
+        top.addWidget(QLabel("Right:"))
+        top.addWidget(self.combo_b, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(top)
+        lay.addWidget(self.gl, 1)
+        lay.addWidget(self.slider)
+        self.specs: dict[str, PaneSpec] = {}
+        self.results: dict[str, RenderResult] = {}
+        self.slider.valueChanged.connect(self.compose)
+        self.combo_a.currentIndexChanged.connect(self._combo_changed)
+        self.combo_b.currentIndexChanged.connect(self._combo_changed)
+
+    def set_specs(self, specs: list[PaneSpec]) -> None:
+        self.specs = {s.key: s for s in specs}
+        for c in (self.combo_a, self.combo_b):
+            c.blockSignals(True)
+            c.clear()
+            for s in specs:
+                c.addItem(s.label, s.key)
+            c.blockSignals(False)
+        self.combo_a.setCurrentIndex(0)
+        self.combo_b.setCurrentIndex(min(len(specs) - 1, 1) if specs else 0)
+        self._combo_changed()
+
+    def keys(self) -> tuple[str | None, str | None]:
+        return self.combo_a.currentData(), self.combo_b.currentData()
+
+    def set_keys(self, a: str, b: str) -> None:
+        self.combo_a.setCurrentIndex(max(0, self.combo_a.findData(a)))
+        self.combo_b.setCurrentIndex(max(0, self.combo_b.findData(b)))
+
+    def _combo_changed(self) -> None:
+        a, _ = self.keys()
+        self.results = {}
+        self.gl.set_image(self.specs[a].erp if a in self.specs else None)
+        self.changed.emit()
+
+    def set_result(self, side: str, res: RenderResult) -> None:
+        if res.image is not None:
+            self.results[side] = res
+        self.compose()
+
+    def compose(self) -> None:
+        view = self.gl.view()
+        ra, rb = self.results.get("A"), self.results.get("B")
+        if ra is None or rb is None or not (views_match(ra.view, view) and views_match(rb.view, view)) \
+                or ra.image.shape != rb.image.shape:
+            self.gl.clear_overlay()
+            return
+        a, b = to_uint8(ra.image), to_uint8(rb.image)
+        x = int(round(self.slider.value() / 1000 * a.shape[1]))
+        out = a.copy()
+        out[:, x:] = b[:, x:]
+        out[:, max(0, x - 1): x + 1] = 255
+        self.gl.set_overlay(out, ra.view)
+
+
+class CompareView(QWidget):
+    """The central widget: modes 'single', 'grid' and 'wipe' over one camera and one render service."""
+
+    currentChanged = Signal(str)
+    renderInfo = Signal(str)          # e.g. "ResVR 1.21 s at 1024×768"
+    notice = Signal(str)
+    resultsUpdated = Signal()
+
+    def __init__(self, camera: Camera | None = None, service: RenderService | None = None, parent=None):
+        super().__init__(parent)
+        self.camera = camera or Camera(parent=self)
+        self.service = service or RenderService(self)
+        self.service.resultReady.connect(self._on_result)
+        self.document: Document | None = None
+        self.panes: dict[str, PaneWidget] = {}
+        self.current_key: str | None = None
+        self.mode = "grid"
+        self.heat = False
+        self.device = "auto"
+        self.previews_enabled = True
+        self._full_gen = 0
+        self._stack = QStackedWidget(self)
+        self._grid_host = QWidget()
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(4)
+        self.empty = QLabel(
+            "No panorama open.\n\nFile → Open… (Ctrl+O) an equirectangular image or a comparison bundle folder,\n"
+            "or drop one here.", self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setObjectName("emptyHint")
+        self.wipe = WipeWidget(self.camera)
+        self.wipe.changed.connect(self.schedule_full)
+        self._stack.addWidget(self.empty)
+        self._stack.addWidget(self._grid_host)
+        self._stack.addWidget(self.wipe)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self._stack)
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(200)
+        self._resize_timer.timeout.connect(self.request_full)
+        self.camera.changed.connect(self._on_camera_changed)
+        self.camera.settled.connect(self.request_full)
+
+    # --------------------------------------------------------------- document
+    def set_document(self, doc: Document | None) -> None:
+        self.service.cancel()
+        self.service.clear_cache()
+        for p in self.panes.values():
+            self._grid.removeWidget(p)
+            p.deleteLater()
+        self.panes = {}
+        self.document = doc
+        if doc is None:
+            self.current_key = None
+            self.wipe.set_specs([])
+            self._stack.setCurrentWidget(self.empty)
+            return
+        specs = sorted(doc.panes, key=lambda s: PANE_ORDER.index(s.method) if s.method in PANE_ORDER else 99)
+        for spec in specs:
+            pane = PaneWidget(spec, self.camera, self._grid_host)
+            pane.hide()
+            pane.activated.connect(self.set_current)
+            pane.gl.notice.connect(self.notice)
+            self.panes[spec.key] = pane
+        self.wipe.set_specs(specs)
+        keys = list(self.panes)
+        if len(keys) >= 2:
+            default_b = "resvr" if "resvr" in keys else keys[1]
+            self.wipe.set_keys(keys[0], default_b)
+        learned = [k for k in keys if k in ("resvr", "hyperthumbnail")]
+        self.current_key = None
+        self.set_current(learned[-1] if learned else keys[0])
+        self._layout_panes()
+        self.schedule_full()
+
+    def pane_keys(self) -> list[str]:
+        return list(self.panes)
+
+    def current_pane(self) -> PaneWidget | None:
+        return self.panes.get(self.current_key) if self.current_key else None
+
+    def set_current(self, key: str) -> None:
+        if key not in self.panes or key == self.current_key:
+            return
+        self.current_key = key
+        for k, p in self.panes.items():
+            p.set_selected(k == key and self.mode == "grid" and len(self.panes) > 1)
+        if self.mode == "single":
+            self._layout_panes()
+            self.schedule_full()
+        self.currentChanged.emit(key)
+
+    # ------------------------------------------------------------------ modes
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("single", "grid", "wipe"):
+            raise ValueError(mode)
+        self.mode = mode
+        self._layout_panes()
+        for k, p in self.panes.items():
+            p.set_selected(k == self.current_key and mode == "grid" and len(self.panes) > 1)
+        self.schedule_full()
+
+    def set_heat(self, on: bool) -> None:
+        self.heat = bool(on)
+        for p in self.panes.values():
+            p.heat = self.heat and p.key != "reference"
+            p.refresh_overlay()
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self.service.clear_cache()
+        self.schedule_full()
+
+    def _layout_panes(self) -> None:
+        if not self.panes:
+            self._stack.setCurrentWidget(self.empty)
+            return
+        while self._grid.count():
+            self._grid.takeAt(0)
+        if self.mode == "wipe":
+            for p in self.panes.values():
+                p.hide()
+            self.wipe.compose()
+            self._stack.setCurrentWidget(self.wipe)
+            return
+        self._stack.setCurrentWidget(self._grid_host)
+        visible = list(self.panes.values()) if self.mode == "grid" else [self.panes[self.current_key]]
+        cols = 1 if len(visible) == 1 else 2
+        for i, p in enumerate(visible):
+            self._grid.addWidget(p, i // cols, i % cols)
+        for p in self.panes.values():
+            p.setVisible(p in visible)
+        rows = (len(visible) + cols - 1) // cols
+        for r in range(4):
+            self._grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(2):
+            self._grid.setColumnStretch(c, 1 if c < cols else 0)
+
+    def visible_panes(self) -> list[PaneWidget]:
+        if self.mode == "wipe":
+            return []
+        return [p for p in self.panes.values() if p.isVisibleTo(self._grid_host)]
+
+    # ---------------------------------------------------------------- renders
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._resize_timer.start()
+
+    def schedule_full(self) -> None:
+        self._resize_timer.start()
+
+    def _items(self, scale: float = 1.0, skip_bilinear: bool = False) -> list[RenderItem]:
+        items = []
+        if self.mode == "wipe":
+            a, b = self.wipe.keys()
+            v = self.wipe.gl.view()
+            for side, key in (("A", a), ("B", b)):
+                spec = self.panes[key].spec if key in self.panes else None
+                if spec is not None:
+                    items.append(RenderItem(f"wipe:{side}", spec.method, spec.path, v))
+            return items
+        panes = sorted(self.visible_panes(), key=lambda p: p.key != "reference")  # reference first
+        for p in panes:
+            if skip_bilinear and (p.spec.method == "bilinear" or p.unavailable):
+                continue
+            v = p.gl.view()
+            if scale != 1.0:
+                v = v.resized(max(16, round(v.width * scale)), max(12, round(v.height * scale)))
+            items.append(RenderItem(p.key, p.spec.method, p.spec.path, v))
+        return items
+
+    def request_full(self) -> int | None:
+        """Render every visible pane at full resolution for the current view, with metrics."""
+        if not self.panes or self.camera.moving:
+            return None
+        ref = self.document.reference if self.document else None
+        req = RenderRequest(self._items(), reference=ref.path if ref else None,
+                            metrics=ref is not None, full=True, device=self.device)
+        if not req.items:
+            return None
+        self._full_gen = self.service.submit(req)
+        return self._full_gen
+
+    def _on_camera_changed(self) -> None:
+        for p in self.panes.values():
+            p.refresh_overlay()
+        self.wipe.compose()
+        if self.camera.moving and self.previews_enabled:
+            self._request_preview()
+
+    def _request_preview(self) -> None:
+        """Low-resolution renders while moving, sized so each pane takes about PREVIEW_BUDGET_S."""
+        scales = []
+        for p in self.visible_panes():
+            if p.spec.method == "bilinear" or p.unavailable:
+                continue
+            w, h = p.gl.fb_size()
+            est = self.service.estimate_seconds(p.spec.method, w * h)
+            if est is None:
+                return
+            scales.append(min(1.0, math.sqrt(PREVIEW_BUDGET_S / max(est, 1e-6))))
+        if not scales or min(scales) < PREVIEW_MIN_SCALE:
+            return
+        items = self._items(scale=min(scales), skip_bilinear=True)
+        if items:
+            self.service.submit(RenderRequest(items, full=False, device=self.device))
+
+    def _on_result(self, res: RenderResult) -> None:
+        if res.key.startswith("wipe:"):
+            self.wipe.set_result(res.key[5:], res)
+        else:
+            pane = self.panes.get(res.key)
+            if pane is None or pane.spec.method != res.method:
+                return
+            pane.set_result(res)
+        if res.error is None:
+            self.renderInfo.emit(f"{_label(res.method)} {res.seconds * 1000:.0f} ms at {res.view.width}×{res.view.height}"
+                                 + ("" if res.full else " (preview)"))
+        self.resultsUpdated.emit()
+
+    def all_settled(self) -> bool:
+        """True when every visible pane shows a full render of the current view (or is unavailable)."""
+        if self.mode == "wipe":
+            ra, rb = self.wipe.results.get("A"), self.wipe.results.get("B")
+            v = self.wipe.gl.view()
+            return bool(ra and rb and views_match(ra.view, v) and views_match(rb.view, v))
+        for p in self.visible_panes():
+            if p.unavailable:
+                continue
+            if p.result is None or not views_match(p.result.view, p.gl.view()) \
+                    or (p.result.view.width, p.result.view.height) != p.gl.fb_size():
+                return False
+        return bool(self.visible_panes())
+
+
+def _label(method: str) -> str:
+    from resvr.core.methods import LABELS
+
+    return LABELS.get(method, method)

@@ -1,0 +1,173 @@
+"""What the viewer has open: a single panorama file or a comparison bundle, as a list of panes.
+
+Pure Python (no Qt): opening reads every pane's image fully *before* anything on screen changes,
+so a corrupt file raises :class:`BadInput` and the previous document stays as it was.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from resvr.core.errors import BadInput
+from resvr.core.imageio import load_image
+from resvr.core.methods import LABELS
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+#: pane order of the comparison grid (issue 5): Bilinear | HyperThumbnail + Bicubic | ResVR | Reference
+PANE_ORDER = ("bilinear", "bicubic", "hyperthumbnail", "resvr", "reference")
+
+
+@dataclass
+class PaneSpec:
+    key: str                       # unique in the document; equals the method name here
+    method: str                    # resvr.core.methods name
+    path: Path                     # the file the method prepares (LR file, or HR for reference)
+    bpp: float | None = None       # bits per HR pixel of that file, when known
+    erp: np.ndarray | None = None  # the image shown live by the GL pane (uint8 H x W x 3)
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.method, self.method)
+
+
+@dataclass
+class Document:
+    source: Path
+    title: str
+    panes: list[PaneSpec]
+    hr_size: tuple[int, int] | None = None
+    initial_view: dict = field(default_factory=dict)   # yaw / pitch / fov_h from GPano
+    heading: float | None = None                       # GPano PoseHeadingDegrees (compass at lon 0)
+    xmp: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def pane(self, key: str) -> PaneSpec | None:
+        return next((p for p in self.panes if p.key == key), None)
+
+    @property
+    def reference(self) -> PaneSpec | None:
+        return self.pane("reference")
+
+    def with_reference(self, path) -> "Document":
+        """A copy with ``path`` (an HR original) as the reference pane; raises BadInput."""
+        path = Path(path)
+        img, notes = _load(path)
+        panes = [p for p in self.panes if p.key != "reference"]
+        hr = self.hr_size or (img.shape[1], img.shape[0])
+        panes.append(PaneSpec("reference", "reference", path, None, img))
+        for p in panes:
+            if p.bpp is None and p.key != "reference":
+                p.bpp = _bpp(p.path, hr)
+        return Document(self.source, self.title, panes, hr, dict(self.initial_view), self.heading,
+                        dict(self.xmp), self.notes + notes)
+
+
+def _load(path: Path) -> tuple[np.ndarray, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = load_image(path)
+    return img, [str(w.message) for w in caught]
+
+
+def _bpp(path: Path, hr_size) -> float | None:
+    if not hr_size:
+        return None
+    return os.path.getsize(path) * 8.0 / (hr_size[0] * hr_size[1])
+
+
+def read_xmp(path: Path) -> dict:
+    """GPano / resvr XMP of a JPEG; empty dicts when absent or unreadable (never raises)."""
+    try:
+        from resvr.core.jpeg.container import read_xmp as _read
+
+        return _read(path)
+    except Exception:  # noqa: BLE001 - metadata is optional
+        return {"GPano": {}, "resvr": {}}
+
+
+def initial_view_from_xmp(xmp: dict) -> tuple[dict, float | None]:
+    """GPano initial view -> ({yaw, pitch, fov_h}, pose heading).
+
+    GPano headings are compass degrees; the image centre (lon 0) faces PoseHeadingDegrees (0 when
+    absent), so yaw = InitialViewHeadingDegrees - PoseHeadingDegrees.
+    """
+    g = xmp.get("GPano", {}) if xmp else {}
+    pose = g.get("PoseHeadingDegrees")
+    view = {}
+    try:
+        if "InitialViewHeadingDegrees" in g:
+            view["yaw"] = float(g["InitialViewHeadingDegrees"]) - float(pose or 0.0)
+        if "InitialViewPitchDegrees" in g:
+            view["pitch"] = float(g["InitialViewPitchDegrees"])
+        if "InitialHorizontalFOVDegrees" in g:
+            f = float(g["InitialHorizontalFOVDegrees"])
+            if 0 < f < 180:
+                view["fov_h"] = f
+    except (TypeError, ValueError):
+        view = {}
+    return view, (float(pose) if pose is not None else None)
+
+
+def open_document(path) -> Document:
+    """Open a panorama file, a bundle folder or a ``bundle.yaml``. Raises BadInput."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or folder")
+    from resvr.core.bundle import is_bundle, load_bundle
+
+    if is_bundle(path):
+        return _open_bundle(load_bundle(path))
+    if path.is_dir():
+        raise BadInput(f"{path}: folder is not a comparison bundle (no bundle.yaml)")
+    return _open_file(path)
+
+
+def _open_file(path: Path) -> Document:
+    img, notes = _load(path)
+    xmp = read_xmp(path)
+    rv = xmp.get("resvr", {})
+    hr = None
+    if rv.get("HRWidth") and rv.get("HRHeight"):
+        hr = (int(rv["HRWidth"]), int(rv["HRHeight"]))
+    bpp = _bpp(path, hr)
+    panes = [PaneSpec("bilinear", "bilinear", path, bpp, img)]
+    method = rv.get("Method")
+    if method in ("resvr", "hyperthumbnail"):
+        panes.append(PaneSpec(method, method, path, bpp, img))
+    else:
+        panes.append(PaneSpec("bicubic", "bicubic", path, bpp, img))
+    view, heading = initial_view_from_xmp(xmp)
+    return Document(path, path.name, panes, hr, view, heading, xmp, notes)
+
+
+def _open_bundle(b) -> Document:
+    notes: list[str] = []
+    entries = b.entries
+    hr = (b.hr_width, b.hr_height)
+    specs = []
+    base = entries.get("jpeg") or entries.get("resvr") or next(iter(entries.values()))
+    specs.append(("bilinear", "bilinear", base))
+    if "hyperthumbnail" in entries:
+        specs.append(("hyperthumbnail", "hyperthumbnail", entries["hyperthumbnail"]))
+    if "resvr" in entries:
+        specs.append(("resvr", "resvr", entries["resvr"]))
+    cache: dict[Path, np.ndarray] = {}
+    panes = []
+    for key, method, ent in specs:
+        if ent.file not in cache:
+            img, n = _load(ent.file)
+            cache[ent.file] = img
+            notes += n
+        bpp = ent.bpp if ent.bpp is not None else _bpp(ent.file, hr)
+        panes.append(PaneSpec(key, method, ent.file, bpp, cache[ent.file]))
+    if b.reference is not None:
+        img, n = _load(b.reference)
+        notes += n
+        panes.append(PaneSpec("reference", "reference", b.reference, None, img))
+    xmp = read_xmp(base.file)
+    view, heading = initial_view_from_xmp(xmp)
+    return Document(b.folder, b.stem, panes, hr, view, heading, xmp, notes)

@@ -1,0 +1,498 @@
+"""The main window: menus, open / drag-and-drop / recent files, status bar, export, dialogs."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar)
+
+from resvr.core.errors import BadInput, MethodUnavailable
+
+from .compare_view import CompareView, format_metrics
+from .document import IMAGE_SUFFIXES, Document, open_document
+from .export import compose, pane_meta, render_at, save_export
+from .navigation import Camera
+from .render_service import RenderService
+from .settings import Settings
+
+try:
+    import qtawesome as qta
+except Exception:  # noqa: BLE001 - icons are optional
+    qta = None
+
+
+def icon(name: str):
+    from PySide6.QtGui import QIcon
+
+    if qta is None:
+        return QIcon()
+    try:
+        return qta.icon(name)
+    except Exception:  # noqa: BLE001
+        return QIcon()
+
+
+def sample_bundle_path() -> Path | None:
+    """The bundled sample comparison bundle (assets/sample/), or None when not shipped."""
+    import os
+
+    cands = []
+    if os.environ.get("RESVR_SAMPLE"):
+        cands.append(Path(os.environ["RESVR_SAMPLE"]))
+    here = Path(__file__).resolve().parent
+    cands += [here.parent / "assets" / "sample", here / "assets" / "sample"]
+    try:
+        import resvr.core as core
+
+        cands.append(Path(core.__file__).resolve().parent / "assets" / "sample")
+    except Exception:  # noqa: BLE001
+        pass
+    for c in cands:
+        if (c / "bundle.yaml").is_file():
+            return c
+    return None
+
+
+class MainWindow(QMainWindow):
+    errorShown = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, service: RenderService | None = None, parent=None):
+        super().__init__(parent)
+        self.settings = settings or Settings.load()
+        fh, fv = self.settings.default_fov
+        self.camera = Camera(fov_h=fh, fov_v=fv, parent=self)
+        self.camera.fov_mode = self.settings.fov_mode
+        self.service = service or RenderService(self)
+        self.view = CompareView(self.camera, self.service, self)
+        self.view.device = self.settings.device
+        self.setCentralWidget(self.view)
+        self.document: Document | None = None
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
+        self.gl_info: dict = {}
+        self.setAcceptDrops(True)
+        self.setWindowTitle("ResVR viewer")
+        self.setWindowIcon(icon("mdi6.panorama-sphere-outline"))
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_statusbar()
+        self.camera.changed.connect(self._update_view_label)
+        self.camera.fullscreenRequested.connect(self.toggle_fullscreen)
+        self.view.renderInfo.connect(self.render_label.setText)
+        self.view.notice.connect(self.show_notice)
+        self.view.currentChanged.connect(self._current_changed)
+        self.service.busyChanged.connect(self._busy)
+        self.service.message.connect(lambda m: self.statusBar().showMessage(m, 4000))
+        self.set_mode("grid")
+        self._update_view_label()
+
+    # ---------------------------------------------------------------- actions
+    def _act(self, text, slot, shortcut=None, icon_name=None, checkable=False, tip=None):
+        a = QAction(text, self)
+        if icon_name:
+            a.setIcon(icon(icon_name))
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setCheckable(checkable)
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self):
+        self.act_open = self._act("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "fa5s.folder-open",
+                                  tip="Open an equirectangular panorama file")
+        self.act_open_bundle = self._act("Open &bundle folder…", self.open_bundle_dialog, "Ctrl+Shift+O",
+                                         "fa5s.layer-group", tip="Open a comparison bundle folder")
+        self.act_open_ref = self._act("Open &reference…", self.open_reference_dialog, None, "fa5s.image",
+                                      tip="Open the HR original to measure PSNR / SSIM / LPIPS")
+        self.act_export = self._act("&Export current pane…", self.export_current_dialog, "Ctrl+E", "fa5s.file-export")
+        self.act_export_all = self._act("Export &composite…", self.export_composite_dialog, "Ctrl+Shift+E",
+                                        "fa5s.th-large")
+        self.act_quit = self._act("&Quit", self.close, QKeySequence.StandardKey.Quit, "fa5s.power-off")
+        self.act_single = self._act("&Single view", lambda: self.set_mode("single"), "Ctrl+1", "fa5s.square", True)
+        self.act_grid = self._act("&Comparison grid", lambda: self.set_mode("grid"), "Ctrl+2", "fa5s.th-large", True)
+        self.act_wipe = self._act("&Wipe", lambda: self.set_mode("wipe"), "Ctrl+3", "fa5s.columns", True)
+        g = QActionGroup(self)
+        for a in (self.act_single, self.act_grid, self.act_wipe):
+            g.addAction(a)
+        self.act_heat = self._act("Difference &heat map", self.view.set_heat, "H", "fa5s.fire", True,
+                                  tip="Show |pane − reference| as a heat map (needs a reference)")
+        self.act_reset = self._act("&Reset view (R)", self.camera.reset, None, "fa5s.crosshairs")
+        self.act_full = self._act("&Fullscreen", self.toggle_fullscreen, "F11", "fa5s.expand", True)
+        self.act_fov_fixed = self._act("Fixed fields of view (paper: 120°×90°)", lambda: self._fov_mode("fixed"),
+                                       checkable=True)
+        self.act_fov_square = self._act("Square pixels (fov_h from the pane's aspect)", lambda: self._fov_mode("square"),
+                                        checkable=True)
+        g2 = QActionGroup(self)
+        for a in (self.act_fov_fixed, self.act_fov_square):
+            g2.addAction(a)
+        (self.act_fov_square if self.camera.fov_mode == "square" else self.act_fov_fixed).setChecked(True)
+        self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1", "fa5s.keyboard")
+        self.act_about = self._act("&About", self.show_about, None, "fa5s.info-circle")
+
+    def _build_menus(self):
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addActions([self.act_open, self.act_open_bundle, self.act_open_ref])
+        self.recent_menu = m.addMenu(icon("fa5s.history"), "Open &recent")
+        self._rebuild_recent()
+        m.addSeparator()
+        m.addActions([self.act_export, self.act_export_all])
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        v = mb.addMenu("&View")
+        v.addActions([self.act_single, self.act_grid, self.act_wipe])
+        v.addSeparator()
+        v.addAction(self.act_heat)
+        fm = v.addMenu("Field of view")
+        fm.addActions([self.act_fov_fixed, self.act_fov_square])
+        v.addSeparator()
+        v.addActions([self.act_reset, self.act_full])
+        self.method_menu = mb.addMenu("&Method")
+        self.method_group = QActionGroup(self)
+        dm = mb.addMenu("&Device")
+        self.device_group = QActionGroup(self)
+        try:
+            import torch
+
+            has_cuda = torch.cuda.is_available()
+        except Exception:  # noqa: BLE001
+            has_cuda = False
+        for dev, text in (("auto", "Automatic (CUDA when available)"), ("cpu", "CPU"), ("cuda", "CUDA GPU")):
+            a = QAction(text, self, checkable=True)
+            a.setData(dev)
+            a.setEnabled(dev != "cuda" or has_cuda)
+            a.setChecked(dev == self.settings.device)
+            a.triggered.connect(lambda _=False, d=dev: self.set_device(d))
+            self.device_group.addAction(a)
+            dm.addAction(a)
+        h = mb.addMenu("&Help")
+        h.addActions([self.act_shortcuts, self.act_about])
+
+    def _build_toolbar(self):
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.addActions([self.act_open, self.act_open_bundle, self.act_open_ref])
+        tb.addSeparator()
+        tb.addActions([self.act_single, self.act_grid, self.act_wipe, self.act_heat])
+        tb.addSeparator()
+        tb.addActions([self.act_reset, self.act_export, self.act_export_all])
+
+    def _build_statusbar(self):
+        sb = self.statusBar()
+        self.view_label = QLabel()
+        self.render_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(90)
+        self.progress.setMaximumHeight(14)
+        self.progress.setToolTip("Rendering…")
+        self.progress.hide()
+        self.device_label = QLabel()
+        sb.addPermanentWidget(self.view_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.render_label)
+        sb.addPermanentWidget(self.device_label)
+        self._update_device_label()
+
+    # ------------------------------------------------------------------ state
+    def set_mode(self, mode: str) -> None:
+        self.view.set_mode(mode)
+        {"single": self.act_single, "grid": self.act_grid, "wipe": self.act_wipe}[mode].setChecked(True)
+
+    def _fov_mode(self, mode: str) -> None:
+        self.camera.set_fov_mode(mode)
+        self.settings.fov_mode = mode
+        self._save_settings()
+
+    def set_device(self, device: str) -> None:
+        self.settings.device = device
+        self.view.set_device(device)
+        self._update_device_label()
+        self._save_settings()
+
+    def _update_device_label(self) -> None:
+        dev = self.settings.device
+        if dev == "auto":
+            try:
+                import torch
+
+                dev = "cuda" if torch.cuda.is_available() else "cpu"
+            except Exception:  # noqa: BLE001
+                dev = "cpu"
+            self.device_label.setText(f"Device: auto ({dev})")
+        else:
+            self.device_label.setText(f"Device: {dev}")
+
+    def _busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+
+    def _update_view_label(self) -> None:
+        c = self.camera
+        txt = f"yaw {c.yaw:+.1f}°  pitch {c.pitch:+.1f}°  fov {c.fov_h:.1f}°×{c.fov_v:.1f}°"
+        if self.document is not None and self.document.heading is not None:
+            txt += f"  heading {(self.document.heading + c.yaw) % 360:.0f}°"
+        self.view_label.setText(txt)
+
+    def _current_changed(self, key: str) -> None:
+        for a in self.method_group.actions():
+            a.setChecked(a.data() == key)
+
+    def _rebuild_methods(self) -> None:
+        self.method_menu.clear()
+        for a in self.method_group.actions():
+            self.method_group.removeAction(a)
+        for key, pane in self.view.panes.items():
+            a = QAction(pane.spec.label, self, checkable=True)
+            a.setData(key)
+            a.setChecked(key == self.view.current_key)
+            a.triggered.connect(lambda _=False, k=key: self.view.set_current(k))
+            self.method_group.addAction(a)
+            self.method_menu.addAction(a)
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.settings.recent:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
+        self.recent_menu.setEnabled(bool(self.settings.recent))
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as e:
+            self.statusBar().showMessage(f"Could not save settings: {e}", 5000)
+
+    # ------------------------------------------------------------------- open
+    def open_path(self, path) -> bool:
+        """Open a file or bundle; on failure show the error and keep the current panorama."""
+        try:
+            doc = open_document(path)
+        except BadInput as e:
+            self.show_error(str(e))
+            return False
+        except Exception as e:  # noqa: BLE001 - never lose the open panorama
+            self.show_error(f"{path}: {type(e).__name__}: {e}")
+            return False
+        self.set_document(doc)
+        self.settings.add_recent(path)
+        self.settings.last_dir = str(Path(path).resolve().parent)
+        self._rebuild_recent()
+        self._save_settings()
+        return True
+
+    def open_reference(self, path) -> bool:
+        if self.document is None:
+            self.show_error("Open a panorama first, then its HR reference.")
+            return False
+        try:
+            doc = self.document.with_reference(path)
+        except BadInput as e:
+            self.show_error(str(e))
+            return False
+        self.set_document(doc, keep_view=True)
+        return True
+
+    def set_document(self, doc: Document | None, keep_view: bool = False) -> None:
+        self.document = doc
+        if doc is not None and not keep_view:
+            fh, fv = self.settings.default_fov
+            iv = doc.initial_view
+            if "fov_h" in iv:
+                f = iv["fov_h"]
+                fv = math.degrees(2 * math.atan(math.tan(math.radians(f) / 2) * math.tan(math.radians(fv) / 2)
+                                                / math.tan(math.radians(fh) / 2)))
+                fh = f
+            self.camera.set_initial(iv.get("yaw", 0.0), iv.get("pitch", 0.0), fh, fv)
+        self.view.set_document(doc)
+        self._rebuild_methods()
+        self.setWindowTitle(f"ResVR viewer — {doc.title}" if doc else "ResVR viewer")
+        for n in (doc.notes if doc else []):
+            self.show_notice(n)
+        self._update_view_label()
+        has_ref = bool(doc and doc.reference)
+        self.act_heat.setEnabled(has_ref)
+
+    def _dialog_dir(self) -> str:
+        d = self.settings.last_dir
+        return d if d and Path(d).is_dir() else str(Path.home())
+
+    def open_dialog(self) -> None:
+        pats = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open panorama", self._dialog_dir(),
+                                              f"Panoramas ({pats});;Bundle (bundle.yaml);;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_bundle_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open comparison bundle folder", self._dialog_dir())
+        if path:
+            self.open_path(path)
+
+    def open_reference_dialog(self) -> None:
+        pats = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open HR reference", self._dialog_dir(), f"Images ({pats})")
+        if path:
+            self.open_reference(path)
+
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        for u in e.mimeData().urls():
+            if u.isLocalFile():
+                self.open_path(u.toLocalFile())
+                e.acceptProposedAction()
+                return
+
+    # -------------------------------------------------------------- messages
+    def show_error(self, msg: str) -> None:
+        """Report an error without blocking (a window-modal box; the event loop keeps running)."""
+        self.last_error = msg
+        self.statusBar().showMessage(msg, 10000)
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Critical, "ResVR viewer", msg, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda *_: setattr(self, "_error_box", None))
+        self._error_box = box
+        box.open()
+        self.errorShown.emit(msg)
+
+    def show_notice(self, msg: str) -> None:
+        self.statusBar().showMessage(msg, 10000)
+
+    def show_shortcuts(self) -> None:
+        from .dialogs import shortcuts_dialog
+
+        d = shortcuts_dialog(self)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.open()
+
+    def show_about(self) -> None:
+        from .dialogs import about_text
+
+        pane = self.view.current_pane()
+        gl = pane.gl.gl_info if pane is not None else {}
+        box = QMessageBox(QMessageBox.Icon.Information, "About ResVR viewer", about_text(gl, self.settings.device),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+        self.act_full.setChecked(self.isFullScreen())
+
+    # ----------------------------------------------------------------- export
+    def _pane_export(self, pane, size):
+        """(image, metrics) for one pane: exactly what is drawn at screen size, else re-rendered."""
+        if size is None:
+            if pane.result is not None and pane.gl.overlay_visible() or pane.spec.method == "bilinear":
+                return pane.shown_image(), dict(pane.metrics)
+            view = pane.gl.view()
+        else:
+            view = pane.gl.view().resized(*size)
+        ref = self.document.reference if self.document else None
+        img, metrics = render_at(pane.spec, view, self.settings.device, ref)
+        return img, metrics
+
+    def export_current(self, path, size=None, overwrite=False) -> Path:
+        pane = self.view.current_pane()
+        if pane is None:
+            raise BadInput("nothing to export: no panorama is open")
+        img, metrics = self._pane_export(pane, size)
+        view = pane.gl.view() if size is None else pane.gl.view().resized(*size)
+        return save_export(path, img, view, [pane_meta(pane, metrics)], overwrite)
+
+    def export_composite(self, path, size=None, overwrite=False) -> Path:
+        panes = self.view.visible_panes() or list(self.view.panes.values())
+        if not panes:
+            raise BadInput("nothing to export: no panorama is open")
+        images, labels, metas = [], [], []
+        tile = size or panes[0].gl.fb_size()
+        for p in panes:
+            try:
+                img, m = self._pane_export(p, size)
+            except MethodUnavailable as e:  # keep the grid: a dark tile that says why
+                img, m = np.full((tile[1], tile[0], 3), 40, np.uint8), {}
+                images.append(img)
+                labels.append(f"{p.spec.label} unavailable: {e}")
+                metas.append(dict(pane_meta(p, m), unavailable=str(e)))
+                continue
+            images.append(img)
+            label = p.spec.label if p.key == "reference" else " · ".join(
+                x for x in (p.spec.label, f"{p.spec.bpp:.3f} bpp" if p.spec.bpp else "", format_metrics(m)) if x)
+            labels.append(label)
+            metas.append(pane_meta(p, m))
+        h, w = images[0].shape[:2]
+        images = [i if i.shape[:2] == (h, w) else i[:h, :w] for i in images]
+        comp = compose(images, labels, cols=1 if len(images) == 1 else 2)
+        view = panes[0].gl.view() if size is None else panes[0].gl.view().resized(*size)
+        return save_export(path, comp, view, metas, overwrite)
+
+    def _ask_export(self, composite: bool) -> None:
+        from .dialogs import ExportDialog
+
+        pane = self.view.current_pane()
+        if pane is None:
+            self.show_error("Nothing to export: no panorama is open.")
+            return
+        d = ExportDialog(pane.gl.fb_size(), self.settings.export_size, composite, self)
+        if d.exec() != d.DialogCode.Accepted:
+            return
+        size = d.size_choice()
+        if size:
+            self.settings.export_size = list(size)
+        stem = self.document.title if self.document else "view"
+        suffix = "compare" if composite else pane.key
+        c = self.camera
+        default = Path(self._dialog_dir()) / f"{stem}_{suffix}_y{c.yaw:+.0f}_p{c.pitch:+.0f}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", str(default), "PNG (*.png)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        overwrite = False
+        if Path(path).exists():
+            ans = QMessageBox.question(self, "Replace file?", f"{path} exists. Replace it?")
+            if ans != QMessageBox.StandardButton.Yes:
+                return
+            overwrite = True
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            out = (self.export_composite if composite else self.export_current)(path, size, overwrite)
+            self.statusBar().showMessage(f"Exported {out}", 6000)
+        except (BadInput, MethodUnavailable) as e:
+            self.show_error(str(e))
+        except Exception as e:  # noqa: BLE001
+            self.show_error(f"Export failed: {type(e).__name__}: {e}")
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._save_settings()
+
+    def export_current_dialog(self) -> None:
+        self._ask_export(False)
+
+    def export_composite_dialog(self) -> None:
+        self._ask_export(True)
+
+    # ------------------------------------------------------------------ close
+    def closeEvent(self, e) -> None:
+        self.service.stop()
+        self._save_settings()
+        super().closeEvent(e)

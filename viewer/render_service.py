@@ -1,0 +1,216 @@
+"""Renders viewports with the chosen methods on a worker thread; the UI never waits for it.
+
+* ``submit(request)`` replaces whatever request is waiting: the latest request wins. A request
+  being processed is abandoned between items as soon as a newer one arrives (stale work dropped).
+* Each item is one pane's view; when the request asks for metrics, the reference viewport of the
+  same view is rendered first and every result carries PSNR / SSIM / LPIPS against it.
+* Methods are created and ``prepare()``-d lazily on the worker and cached per (method, file,
+  device); :class:`MethodUnavailable` (e.g. missing weights) becomes a result with
+  ``unavailable`` set, never an exception in the UI.
+* ``seconds_per_mpx`` keeps a running estimate of each method's cost, which the compare view uses
+  to pick a lower resolution while the camera moves.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from resvr.core.errors import BadInput, MethodUnavailable
+from resvr.core.geometry import View
+
+
+@dataclass(frozen=True)
+class RenderItem:
+    key: str
+    method: str
+    path: Path
+    view: View
+
+
+@dataclass
+class RenderRequest:
+    items: list[RenderItem]
+    reference: Path | None = None   # HR file; metrics are computed against it when set
+    metrics: bool = False
+    full: bool = True               # False: a low-resolution preview while moving
+    device: str = "auto"
+    gen: int = 0
+
+
+@dataclass
+class RenderResult:
+    gen: int
+    key: str
+    method: str
+    view: View
+    full: bool
+    image: np.ndarray | None = None   # (h, w, 3) float32 in [0, 1]
+    seconds: float = 0.0
+    error: str | None = None
+    unavailable: bool = False
+    metrics: dict = field(default_factory=dict)   # psnr, ssim, lpips (None when unavailable), lpips_note
+    reference: np.ndarray | None = None           # the reference viewport the metrics used
+
+
+def compute_metrics(img: np.ndarray, ref: np.ndarray, lpips_metric=None) -> dict:
+    """PSNR / SSIM / LPIPS of a rendered view against the reference view (resvr.core.metrics)."""
+    from resvr.core import metrics as M
+
+    out = {"psnr": float(M.psnr(img, ref)), "ssim": float(M.ssim(img, ref)), "lpips": None, "lpips_note": None}
+    lp = lpips_metric if lpips_metric is not None else M.LPIPSMetric()
+    if lp.available:
+        v = lp(img, ref)
+        out["lpips"] = None if v is None else float(v)
+    else:
+        out["lpips_note"] = lp.reason or "LPIPS unavailable"
+    return out
+
+
+class RenderService(QThread):
+    resultReady = Signal(object)      # RenderResult
+    busyChanged = Signal(bool)
+    progress = Signal(int, int)       # done, total of the current request
+    message = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending: RenderRequest | None = None
+        self._stop = False
+        self._gen = 0
+        self._methods: dict = {}
+        self.lpips_metric = None          # resvr.core.metrics.LPIPSMetric, created lazily
+        self.seconds_per_mpx: dict[str, float] = {}
+        self.dropped = 0
+
+    # ------------------------------------------------------------- GUI side
+    def submit(self, req: RenderRequest) -> int:
+        with self._cond:
+            self._gen += 1
+            req.gen = self._gen
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = req
+            self._cond.notify()
+        if not self.isRunning():
+            self.start(QThread.Priority.LowPriority)
+        return req.gen
+
+    @property
+    def latest_gen(self) -> int:
+        return self._gen
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._gen += 1
+            self._pending = None
+
+    def clear_cache(self) -> None:
+        """Forget prepared methods (new document or device); done on the worker before the next job."""
+        with self._cond:
+            self._methods = {}
+
+    def stop(self, wait_ms: int = 5000) -> None:
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify()
+        self.wait(wait_ms)
+
+    def estimate_seconds(self, method: str, pixels: int) -> float | None:
+        s = self.seconds_per_mpx.get(method)
+        return None if s is None else s * pixels / 1e6
+
+    # ---------------------------------------------------------- worker side
+    def _newer(self, gen: int) -> bool:
+        return self._stop or self._gen != gen
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                req, self._pending = self._pending, None
+            self.busyChanged.emit(True)
+            try:
+                self._process(req)
+            except Exception:  # noqa: BLE001 - never kill the worker
+                self.message.emit("render failed: " + traceback.format_exc(limit=2).strip().splitlines()[-1])
+            with self._cond:
+                idle = self._pending is None
+            if idle:
+                self.busyChanged.emit(False)
+
+    def _method(self, name: str, path: Path, device: str):
+        from resvr.core.methods import get_method
+
+        key = (name, str(path), device)
+        m = self._methods.get(key)
+        if m is None:
+            try:
+                m = get_method(name, device=None if device == "auto" else device)
+                self.message.emit(f"Preparing {m.label}…")
+                m.prepare(path)
+            except (MethodUnavailable, BadInput, FileNotFoundError, RuntimeError, ValueError) as e:
+                m = e
+            self._methods[key] = m
+        return m
+
+    def _render(self, name, path, view, device):
+        m = self._method(name, path, device)
+        if isinstance(m, Exception):
+            return None, 0.0, m
+        t0 = time.perf_counter()
+        try:
+            img = m.render(view)
+        except (MethodUnavailable, RuntimeError, ValueError) as e:
+            return None, 0.0, e
+        dt = time.perf_counter() - t0
+        mpx = view.width * view.height / 1e6
+        old = self.seconds_per_mpx.get(name)
+        est = dt / max(mpx, 1e-6)
+        self.seconds_per_mpx[name] = est if old is None else 0.5 * old + 0.5 * est
+        return np.asarray(img, np.float32), dt, None
+
+    def _process(self, req: RenderRequest) -> None:
+        gen = req.gen
+        refs: dict[View, np.ndarray] = {}
+        total = len(req.items)
+        for n, item in enumerate(req.items):
+            if self._newer(gen):
+                return
+            self.progress.emit(n, total)
+            img, dt, err = self._render(item.method, item.path, item.view, req.device)
+            res = RenderResult(gen, item.key, item.method, item.view, req.full, img, dt)
+            if err is None and item.method == "reference":
+                refs[item.view] = img
+            if err is not None:
+                res.unavailable = isinstance(err, MethodUnavailable)
+                res.error = " ".join(str(err).split()) or type(err).__name__
+            elif req.metrics and req.reference is not None and item.method != "reference":
+                ref = refs.get(item.view)
+                if ref is None:
+                    ref, _, rerr = self._render("reference", req.reference, item.view, req.device)
+                    if rerr is None:
+                        refs[item.view] = ref
+                if ref is not None:
+                    if self._newer(gen):
+                        return
+                    if self.lpips_metric is None:
+                        from resvr.core.metrics import LPIPSMetric
+
+                        self.lpips_metric = LPIPSMetric()
+                    res.metrics = compute_metrics(img, ref, self.lpips_metric)
+                    res.reference = ref
+            if self._newer(gen):
+                return
+            self.resultReady.emit(res)
+        self.progress.emit(total, total)
