@@ -431,7 +431,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--views", type=int, default=10, help="view directions per panorama")
     ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
     ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ev.add_argument("--overwrite", action="store_true")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
+    ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
+    ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
+    ev.add_argument("--ablation", action="append", default=[], metavar="NAME=PT",
+                    help="extra ResVR row 'ResVR (NAME)' with these weights (repeatable)")
+    ev.add_argument("--methods", default=None, metavar="LIST",
+                    help="rows to run, comma-separated from bic-jpeg-bil,bic-jpeg-bic,ht-bil,ht-bic,resvr (default all)")
+    ev.add_argument("--max-images", type=int, default=0, metavar="N", help="only the first N panoramas (0: all)")
+    ev.add_argument("--rd-bpps", default="0.2,0.3,0.4,0.5", metavar="LIST",
+                    help="rate-distortion targets, comma-separated ('none': no curve)")
+    ev.add_argument("--rd-views", type=int, default=3, metavar="N", help="view directions per RD point (default 3)")
+    ev.add_argument("--rd-images", type=int, default=0, metavar="N", help="panoramas per RD point (0: all)")
+    ev.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported as n/a)")
+    ev.add_argument("--reencode", action="store_true", help="encode again even where files/ has a matching file")
     ev.set_defaults(func=_lazy)
 
     t = add("train", help="train a model from a YAML config")
