@@ -243,7 +243,18 @@ def choose_quality(encode, target_bpp: float, hr_pixels: int):
                 lo = mid
             else:
                 hi = mid
-    best = min({lo, hi}, key=lambda q: (abs(at(q)[1] - target_bpp), -q))
+    # refine between the integer neighbours with fractional qualities (IJG scaling, integer tables)
+    flo, fhi = float(lo), float(hi)
+    for _ in range(12 if hi > lo else 0):
+        mid = round(0.5 * (flo + fhi), 4)
+        b = at(mid)[1]
+        if abs(b - target_bpp) <= BPP_TOLERANCE / 4:
+            break
+        if b <= target_bpp:
+            flo = mid
+        else:
+            fhi = mid
+    best = min(cache, key=lambda q: (abs(cache[q][1] - target_bpp), -q))
     return best, at(best)[0], at(best)[1]
 
 
@@ -269,7 +280,7 @@ def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: 
     xmp = dict(width=lr.shape[1], height=lr.shape[0], method="jpeg", scale=scale, hr_width=W, hr_height=H)
 
     def enc(q):
-        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": int(q)}))
+        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": round(float(q), 4)}))
 
     if quality is not None:
         q, data = int(quality), enc(quality)

@@ -205,18 +205,26 @@ def read_jpeg_pixels(path) -> np.ndarray:
     return load_image(path)
 
 
-def encode_jpeg_pixels(rgb_uint8, quality: int, xmp=None) -> bytes:
-    """Standard baseline JPEG bytes from uint8 RGB (H, W, 3): Pillow, 4:4:4 (subsampling=0),
-    optimised Huffman tables, ``quality`` 1..100; XMP inserted when given."""
-    q = int(quality)
-    if not 1 <= q <= 100:
+def encode_jpeg_pixels(rgb_uint8, quality: float, xmp=None) -> bytes:
+    """Standard baseline JPEG bytes from uint8 RGB (H, W, 3): Pillow (libjpeg), 4:4:4
+    (subsampling=0), optimised Huffman tables, ``quality`` 1..100; XMP inserted when given.
+    A fractional quality scales the standard tables by IJG's formula without rounding the quality
+    (the tables themselves are integers, as JPEG requires)."""
+    if not 1 <= float(quality) <= 100:
         raise ValueError(f"JPEG quality must lie in 1..100, got {quality}")
+    if float(quality) == int(quality):
+        opts = {"quality": int(quality)}
+    else:
+        from .tables import quality_tables
+
+        t = quality_tables(float(quality)).to(dtype=__import__("torch").int32).numpy()
+        opts = {"qtables": [t[0].flatten().tolist(), t[1].flatten().tolist()]}
     a = np.asarray(rgb_uint8)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected uint8 (H, W, 3), got {a.dtype} {a.shape}")
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="JPEG", quality=q, subsampling=0,
-                                                  optimize=True, progressive=False)
+    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="JPEG", subsampling=0, optimize=True,
+                                                  progressive=False, **opts)
     data = buf.getvalue()
     packet = _xmp_bytes(xmp)
     return insert_xmp(data, packet) if packet is not None else data
