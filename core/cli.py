@@ -388,19 +388,21 @@ def _lazy(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # common options, accepted before or after the command (SUPPRESS: a subcommand that does not
     # see the option leaves the top-level value alone)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--threads", type=int, default=argparse.SUPPRESS,
-                        help="torch CPU threads (default: $RESVR_THREADS, else torch's default)")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="print nothing on success")
-    p = argparse.ArgumentParser(prog=PROG, parents=[common],
+    def common(top: bool):
+        c = argparse.ArgumentParser(add_help=False)
+        sfx = "_top" if top else ""
+        c.add_argument("--threads", type=int, default=None, dest="threads" + sfx,
+                       help="torch CPU threads (default: $RESVR_THREADS, else torch's default)")
+        c.add_argument("-q", "--quiet", action="store_true", dest="quiet" + sfx, help="print nothing on success")
+        return c
+
+    p = argparse.ArgumentParser(prog=PROG, parents=[common(True)],
                                 description="ResVR viewer tools: encode, render, evaluate, train, bench.")
-    p.set_defaults(threads=None, quiet=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def add(name, **kw):
-        return sub.add_parser(name, parents=[common], **kw)
+        return sub.add_parser(name, parents=[common(False)], **kw)
 
     e = add("encode", help="encode an HR panorama into an LR JPEG")
     e.add_argument("input", metavar="HR_IMAGE")
@@ -468,6 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = add("bench", help="speed and memory benchmark table")
     b.add_argument("-o", "--output", default=None, metavar="REPORT_DIR")
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    b.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test, for tests)")
+    b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
+    b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
+    b.add_argument("--photos", default=None, metavar="DIR",
+                   help="synthesise the panoramas from these photographs (default: procedural texture)")
+    b.add_argument("--repeats", type=int, default=None, help="views per latency measurement")
+    b.add_argument("--compile", action="store_true", help="run ResVR's query through torch.compile")
     b.set_defaults(func=_lazy)
     return p
 
@@ -506,6 +515,9 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: usage error (2) or --help (0)
         return int(e.code) if isinstance(e.code, int) else 2
+    # the common options may come before or after the command
+    args.threads = args.threads if args.threads is not None else args.threads_top
+    args.quiet = args.quiet or args.quiet_top
     old_show = warnings.showwarning
     warnings.showwarning = _show_warning
     try:

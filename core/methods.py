@@ -6,6 +6,7 @@ The viewer, the CLI, the evaluation and the benchmark all go through this regist
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -113,14 +114,34 @@ def _autocast(device: torch.device, enabled: bool = True):
 class ResVRMethod(Method):
     """ResVR: the VR module renders the viewport straight from the LR JPEG (no HR ERP).
 
-    ``fast`` (default) uses bf16 autocast on the CPU / fp16 on CUDA; ``fast=False`` is the fp32
-    reference path. The encoder features are computed once per file in ``prepare``.
+    ``fast`` (default) uses bf16 autocast on the CPU / fp16 on CUDA, channels_last convolutions
+    and a table in that dtype; ``fast=False`` is the fp32 reference path. Either way the phase and
+    its cos/sin are computed in float32 and the bilinear skip uses the exact decoded colours.
+
+    Per image, the VR module's per-LR-pixel table (amplitudes and frequencies, 2 x amp values) is
+    built in tiles of ``tile`` LR pixels, each computed on its region plus the encoder's receptive
+    field, cut from the same padded input as ``VRModule.features`` (so a tile equals that region of
+    ``features`` up to rounding). With ``lazy`` (default) a tile is built the first time a view
+    needs it: the first view of a large panorama pays, in time and memory, only for the part of
+    the sphere it shows (on the CPU the pages of unbuilt tiles are never touched); ``prefetch()``
+    builds the rest, e.g. while the user looks.
+
+    A view: geometry (float64) in blocks of ``chunk`` viewport pixels, then VR queries of
+    ``query_chunk`` points (their temporaries stay in cache on the CPU).
+
+    ``compile`` (default: ``$RESVR_COMPILE``) runs the query through ``torch.compile`` (fusing the
+    lookup, phase, cos/sin and amplitude into one loop; a one-off compile of tens of seconds); any
+    failure falls back to eager mode with a warning.
     """
 
     name = "resvr"
-    chunk = 1 << 16
+    chunk = 1 << 15          # viewport pixels per geometry block
+    query_chunk = 1 << 11    # query points per VR call (temporaries stay in cache)
+    tile = (32, 64)          # LR rows x columns per lazily built table tile
+    max_run = 4              # at most this many adjacent tiles built in one encoder call
 
-    def __init__(self, device=None, weights=None, fast: bool = True, shape_kind: str | None = None):
+    def __init__(self, device=None, weights=None, fast: bool = True, shape_kind: str | None = None,
+                 lazy: bool = True, compile: bool | None = None):
         super().__init__(device, weights)
         from .models.weights import load_weights
 
@@ -128,14 +149,190 @@ class ResVRMethod(Method):
         self.vr = self.model.vr
         self.shape_kind = shape_kind or self.model.shape_kind
         self.fast = fast
+        self.lazy = lazy
+        if compile is None:
+            compile = os.environ.get("RESVR_COMPILE", "").lower() in ("1", "true", "yes", "on")
+        self.compile = bool(compile)
+        self._compiled = None
+        self.feats: dict = {}
+        if self.device.type == "cuda":   # few large launches instead of many small ones
+            self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
+        if fast:
+            self.vr.encoder.to(memory_format=torch.channels_last)
 
-    def prepare(self, path) -> None:
+    @torch.no_grad()
+    def _fuse_head(self) -> None:
+        """h_a and h_f as one convolution, frequencies reordered from (dy, dx) pairs to [dy | dx]
+        (an inference-side copy; the module's parameters are untouched)."""
+        a = self.vr.amp
+        perm = torch.cat((torch.arange(0, a, 2), torch.arange(1, a, 2))).to(self.device)
+        self._head_w = torch.cat((self.vr.h_a.weight, self.vr.h_f.weight[perm])).contiguous(
+            memory_format=torch.channels_last if self.fast else torch.contiguous_format)
+        self._head_b = torch.cat((self.vr.h_a.bias, self.vr.h_f.bias[perm]))
+
+    @property
+    def _shape_kw(self) -> dict:
+        """``device=`` for ``shape.pixel_shape_grid`` where it takes one (geometry on the GPU)."""
+        import inspect
+
+        from .shape import pixel_shape_grid
+
+        if self.device.type != "cpu" and "device" in inspect.signature(pixel_shape_grid).parameters:
+            return {"device": self.device}
+        return {}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        if not self.fast:
+            return torch.float32
+        return torch.bfloat16 if self.device.type == "cpu" else torch.float16
+
+    def prepare(self, path, lazy: bool | None = None) -> None:
         self.path = Path(path)
         img = load_image(self.path)
-        lr = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(self.device)
-        with torch.no_grad(), _autocast(self.device, self.fast):
-            self.feats = self.vr.features(lr, wrap=True)
-        self.info = {"size": (img.shape[1], img.shape[0]), "model": self.winfo.get("name")}
+        h, w = img.shape[:2]
+        self._fuse_head()
+        self._lr8 = torch.from_numpy(img).to(self.device)                        # (h, w, 3) uint8
+        self._R = self.vr.receptive_radius()
+        self._ntiles = (-(-h // self.tile[0]), -(-w // self.tile[1]))
+        self._done = torch.zeros(self._ntiles, dtype=torch.bool)
+        # [amplitudes | frequencies dy | frequencies dx] per LR pixel in the compute dtype; on the
+        # CPU the pages of tiles never built are never touched, so they take no memory
+        self.feats = {"table": torch.empty(1, h * w, 2 * self.vr.amp, dtype=self.dtype, device=self.device),
+                      "rgb": self._lr8.view(1, h * w, 3),                          # exact uint8 skip colours
+                      "h": h, "w": w, "wrap": True, "freq_split": True}
+        self.info = {"size": (w, h), "model": self.winfo.get("name")}
+        if not (self.lazy if lazy is None else lazy):
+            self.prefetch()
+
+    # ------------------------------------------------------------------ the per-LR-pixel table
+    def _input(self, ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
+        """Rows [ya, yb) x columns [xa, xb) of the encoder input of ``VRModule.features``: the LR
+        image normalised to [-1, 1], reflected across the poles with a 180 degree shift and padded
+        circularly by ``pad`` (``sampling.pole_band``), in its padded coordinates; (1, 3, rows, cols)."""
+        h, w = self.feats["h"], self.feats["w"]
+        p, d = self.vr.pad, self.device
+        r = torch.arange(ya - p, yb - p, device=d)
+        top, bot = r < 0, r >= h
+        src_r = torch.where(top, -1 - r, torch.where(bot, 2 * h - 1 - r, r))
+        shift = (top | bot).long() * (w // 2)
+        src_c = torch.remainder(torch.arange(xa - p, xb - p, device=d)[None, :] - shift[:, None], w)
+        x = self._lr8[src_r[:, None], src_c]                                     # (rows, cols, 3) uint8
+        x = x.permute(2, 0, 1)[None].float().div(255)
+        return (x - 0.5) / 0.5
+
+    @torch.no_grad()
+    def _build(self, r0: int, r1: int, c0: int, c1: int) -> None:
+        """Table rows for LR pixels [r0, r1) x [c0, c1): encoder + (h_a, h_f) on the region plus
+        its receptive-field halo, cut from the padded input exactly as ``features`` sees it (the
+        window is clipped where the padded image ends, where ``features`` zero-pads too)."""
+        import torch.nn.functional as F
+
+        h, w, p, R = self.feats["h"], self.feats["w"], self.vr.pad, self._R
+        ya, yb = max(0, r0 + p - R), min(h + 2 * p, r1 + p + R)
+        xa, xb = max(0, c0 + p - R), min(w + 2 * p, c1 + p + R)
+        x = self._input(ya, yb, xa, xb)
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(self.device, self.fast):
+            z = self.vr.encoder(x)
+            del x
+            f = F.conv2d(z, self._head_w, self._head_b, padding=1)
+        del z
+        oy, ox = r0 + p - ya, c0 + p - xa
+        f = f[0, :, oy:oy + r1 - r0, ox:ox + c1 - c0].permute(1, 2, 0)
+        self.feats["table"].view(h, w, -1)[r0:r1, c0:c1] = f
+
+    def _build_tiles(self, need: torch.Tensor) -> None:
+        """Build the tiles marked in ``need`` (bool (rows, cols)) that are not built yet; runs of
+        adjacent tiles in a tile row are built as one region (less halo)."""
+        todo = (need & ~self._done).numpy()
+        if not todo.any():
+            return
+        h, w = self.feats["h"], self.feats["w"]
+        TR, TC = self.tile
+        for ty in range(todo.shape[0]):
+            tx = 0
+            while tx < todo.shape[1]:
+                if not todo[ty, tx]:
+                    tx += 1
+                    continue
+                t0 = tx
+                while tx < todo.shape[1] and todo[ty, tx] and tx - t0 < self.max_run:
+                    tx += 1
+                self._build(ty * TR, min(h, (ty + 1) * TR), t0 * TC, min(w, tx * TC))
+                self._done[ty, t0:tx] = True
+
+    def _ensure(self, idx: torch.Tensor) -> None:
+        """Build the tiles that hold the flat LR indices ``idx`` (the neighbours of a query)."""
+        if bool(self._done.all()):
+            return
+        w = self.feats["w"]
+        TR, TC = self.tile
+        nty, ntx = self._ntiles
+        tid = (torch.div(idx, w, rounding_mode="floor") // TR) * ntx + torch.remainder(idx, w) // TC
+        need = torch.zeros(nty * ntx, dtype=torch.bool, device=idx.device)
+        need[tid.flatten()] = True
+        self._build_tiles(need.view(nty, ntx).cpu())
+
+    def prefetch(self) -> None:
+        """Build every tile not built yet (the whole table), in blocks of 4 x 8 tiles (less halo
+        than tile by tile)."""
+        h, w = self.feats["h"], self.feats["w"]
+        TR, TC = self.tile
+        nty, ntx = self._ntiles
+        for ty0 in range(0, nty, 4):
+            for tx0 in range(0, ntx, 8):
+                ty1, tx1 = min(nty, ty0 + 4), min(ntx, tx0 + 8)
+                block = self._done[ty0:ty1, tx0:tx1]
+                if bool(block.any()):
+                    need = torch.zeros(self._ntiles, dtype=torch.bool)
+                    need[ty0:ty1, tx0:tx1] = True
+                    self._build_tiles(need)
+                else:
+                    self._build(ty0 * TR, min(h, ty1 * TR), tx0 * TC, min(w, tx1 * TC))
+                    block[...] = True
+
+    def tiles_built(self) -> float:
+        """Fraction of the table built so far."""
+        return float(self._done.float().mean()) if self.feats else 0.0
+
+    # ------------------------------------------------------------------ views
+    def _decoder(self):
+        """VRModule.decode_neighbours, compiled when asked (once; any failure -> eager)."""
+        if self.compile and self._compiled is None:
+            try:
+                self._compiled = torch.compile(self.vr.decode_neighbours, dynamic=False)
+            except Exception as e:  # noqa: BLE001
+                self._compile_failed(e)
+        return self._compiled if self.compile else self.vr.decode_neighbours
+
+    def _compile_failed(self, e: Exception) -> None:
+        import warnings
+
+        warnings.warn(f"resvr: torch.compile unavailable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                      "using eager mode")
+        self.compile = False
+        self._compiled = None
+
+    def _query(self, x, y, s):
+        """x, y (1, n) LR coords, s (1, n, 10) -> RGB (1, n, 3); builds missing table tiles first."""
+        vr = self.vr
+        idx, rel, wts = vr._neighbours(x, y, self.feats["h"], self.feats["w"], True)
+        self._ensure(idx)
+        dec = self._decoder()
+        n, m = x.shape[1], self.query_chunk
+        if self.compile and n < m:   # one static shape for the compiled graph: pad the last chunk
+            pad = (0, 0, 0, m - n)
+            idx, rel = torch.nn.functional.pad(idx, pad), torch.nn.functional.pad(rel, (0, 0) + pad)
+            wts, s = torch.nn.functional.pad(wts, pad), torch.nn.functional.pad(s, pad)
+        if self.compile:
+            try:
+                return dec(self.feats, idx, rel, wts, s)[:, :n]
+            except Exception as e:  # noqa: BLE001
+                self._compile_failed(e)
+                idx, rel, wts, s = idx[:, :n], rel[:, :n], wts[:, :n], s[:, :n]
+        return vr.decode_neighbours(self.feats, idx, rel, wts, s)
 
     @torch.no_grad()
     def render(self, view: View) -> np.ndarray:
@@ -145,29 +342,39 @@ class ResVRMethod(Method):
         if self.path is None:
             raise RuntimeError("prepare() a file before render()")
         h, w = self.feats["h"], self.feats["w"]
-        out = torch.empty(view.height, view.width, 3)
+        d = self.device
+        out = torch.empty(view.height * view.width, 3, device=d)
         rows = max(1, self.chunk // view.width)
-        cols = torch.arange(view.width, dtype=torch.float64)
+        qc = max(1, self.query_chunk)
+        cols = torch.arange(view.width, dtype=torch.float64, device=d)
         for r0 in range(0, view.height, rows):
             r1 = min(view.height, r0 + rows)
-            cc, rr = torch.meshgrid(cols, torch.arange(r0, r1, dtype=torch.float64), indexing="xy")
+            cc, rr = torch.meshgrid(cols, torch.arange(r0, r1, dtype=torch.float64, device=d), indexing="xy")
             lon, lat = view_pixel_to_lonlat(view, cc, rr)
             x, y = lonlat_to_erp(lon, lat, h, w)
-            s = pixel_shape_grid(view, h, self.shape_kind, rows=(r0, r1))
-            d = self.device
+            x = x.flatten()[None].float()
+            y = y.flatten()[None].float()
+            del cc, rr, lon, lat
+            s = pixel_shape_grid(view, h, self.shape_kind, rows=(r0, r1), **self._shape_kw).flatten(0, 1)[None].to(d)
+            base = r0 * view.width
             with _autocast(d, self.fast):
-                rgb = self.vr.query(self.feats, x.flatten()[None].float().to(d), y.flatten()[None].float().to(d),
-                                    s.flatten(0, 1)[None].to(d))
-            out[r0:r1] = rgb[0].float().view(r1 - r0, view.width, 3).cpu()
-        return out.clamp(0, 1).numpy()
+                for q0 in range(0, x.shape[1], qc):
+                    q1 = min(x.shape[1], q0 + qc)
+                    out[base + q0:base + q1] = self._query(x[:, q0:q1], y[:, q0:q1], s[:, q0:q1])[0]
+        return out.view(view.height, view.width, 3).clamp_(0, 1).cpu().numpy()
 
 
 @register
 class HyperThumbnailMethod(Method):
-    """HyperThumbnail: decode the whole HR ERP once (cached), then resample each view."""
+    """HyperThumbnail: decode the whole HR ERP once (cached), then resample each view.
+
+    ``fast`` (default): bf16 autocast on the CPU / fp16 on CUDA with channels_last convolutions;
+    ``fast=False`` is the fp32 reference path.
+    """
 
     name = "hyperthumbnail"
     mode = "bicubic"
+    band_pixels = 3 << 20    # HR pixels per decoded band, context included (bounded working memory)
 
     def __init__(self, device=None, weights=None, fast: bool = True, mode: str | None = None):
         super().__init__(device, weights)
@@ -176,6 +383,8 @@ class HyperThumbnailMethod(Method):
         self.model, self.winfo = load_weights("hyperthumbnail", weights, self.device)
         self.fast = fast
         self.mode = mode or self.mode
+        if fast:
+            self.model.decoder.to(memory_format=torch.channels_last)
 
     def prepare(self, path) -> None:
         from .jpeg.container import read_jpeg_dct
@@ -193,22 +402,30 @@ class HyperThumbnailMethod(Method):
         self.info = {"size": (w, h), "hr_size": (self.hr.shape[-1], self.hr.shape[-2]), "model": self.winfo.get("name")}
 
     @torch.no_grad()
-    def decode(self, lr: torch.Tensor, deq: torch.Tensor, band_blocks: int = 8, overlap: int = 2) -> torch.Tensor:
-        """Full HR ERP as uint8 (3, H, W), decoded in bands of ``band_blocks`` DCT-block rows
-        (plus ``overlap`` blocks of context each side) so large panoramas do not run out of memory."""
-        s = self.model.decoder.scale
+    def decode(self, lr: torch.Tensor, deq: torch.Tensor, band_blocks: int | None = None, overlap: int = 2) -> torch.Tensor:
+        """Full HR ERP as uint8 (3, H, W) on the method's device, decoded in bands of
+        ``band_blocks`` DCT-block rows (plus ``overlap`` blocks of context each side) so large
+        panoramas do not run out of memory. By default a band holds about ``band_pixels`` HR
+        pixels, and at least 8 block rows: 8 at 8192 wide and above, the whole image at 2048 x 1024
+        (fewer band seams and less recomputed context for small panoramas, the same working memory
+        as fixed 8-row bands for large ones)."""
+        dec = self.model.decoder
+        s = dec.scale
         nb = deq.shape[-2]
         H, W = lr.shape[-2] * s, lr.shape[-1] * s
-        out = torch.empty(3, H, W, dtype=torch.uint8)
+        if band_blocks is None:
+            band_blocks = max(8, self.band_pixels // (8 * s * W) - 2 * overlap)
+        out = torch.empty(3, H, W, dtype=torch.uint8, device=self.device)
         for b0 in range(0, nb, band_blocks):
             b1 = min(nb, b0 + band_blocks)
             e0, e1 = max(0, b0 - overlap), min(nb, b1 + overlap)
             with _autocast(self.device, self.fast):
-                hr = self.model.decoder.decode_erp(lr[..., 8 * e0:8 * e1, :], deq[..., e0:e1, :])
+                hr = dec.decode_erp(lr[..., 8 * e0:8 * e1, :], deq[..., e0:e1, :])
             top = (b0 - e0) * 8 * s
             band = hr[0, :, top:top + (b1 - b0) * 8 * s]
-            out[:, b0 * 8 * s:b1 * 8 * s] = (band.float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
-        return out.to(self.device)
+            out[:, b0 * 8 * s:b1 * 8 * s] = band.float().clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+            del hr, band
+        return out
 
     def render(self, view: View) -> np.ndarray:
         if self.path is None:

@@ -16,6 +16,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..sampling import pole_band
 from .blocks import ResStack, conv3
@@ -59,14 +60,22 @@ class VRModule(nn.Module):
         table = torch.cat((f, lr.to(f.dtype)), 1).flatten(2).transpose(1, 2).contiguous()
         return {"table": table, "h": h, "w": w, "wrap": wrap}
 
+    def receptive_radius(self) -> int:
+        """LR pixels of context one table entry depends on (3x3 convs: encoder + h_a/h_f)."""
+        return sum(1 for m in self.encoder.modules() if isinstance(m, nn.Conv2d)) + 1
+
     def _neighbours(self, x, y, h, w, wrap):
-        """4 neighbours of continuous LR coords (B, N): flat indices (B, N, 4), rel (B, N, 4, 2), weights."""
+        """4 neighbours of continuous LR coords (B, N): flat indices (B, N, 4), rel (B, N, 4, 2)
+        as (dy, dx) in LR pixels, bilinear weights (B, N, 4)."""
         fx, fy = torch.floor(x - 0.5), torch.floor(y - 0.5)
         tx, ty = x - 0.5 - fx, y - 0.5 - fy                      # in [0, 1)
         ix = torch.stack((fx, fx + 1, fx, fx + 1), -1)
         iy = torch.stack((fy, fy, fy + 1, fy + 1), -1)
-        wts = torch.stack(((1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty), -1)
-        rel = torch.stack((y[..., None] - (iy + 0.5), x[..., None] - (ix + 0.5)), -1)   # (dy, dx) LR pixels
+        sx, sy = 1 - tx, 1 - ty
+        wts = torch.stack((sx * sy, tx * sy, sx * ty, tx * ty), -1)
+        # rel = (y - (iy + 1/2), x - (ix + 1/2)) = (ty - {0,0,1,1}, tx - {0,1,0,1})
+        rel = torch.stack((torch.stack((ty, ty, ty - 1, ty - 1), -1),
+                           torch.stack((tx, tx - 1, tx, tx - 1), -1)), -1)
         ix, iy = ix.long(), iy.long()
         if wrap:
             top, bot = iy < 0, iy >= h
@@ -80,16 +89,59 @@ class VRModule(nn.Module):
 
     def query(self, feats: dict, x: torch.Tensor, y: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
         """x, y (B, N) continuous LR coords; shape (B, N, 10) -> RGB (B, N, 3)."""
+        idx, rel, wts = self._neighbours(x, y, feats["h"], feats["w"], feats["wrap"])
+        return self.decode_neighbours(feats, idx, rel, wts, shape)
+
+    def decode_neighbours(self, feats: dict, idx: torch.Tensor, rel: torch.Tensor, wts: torch.Tensor,
+                          shape: torch.Tensor) -> torch.Tensor:
+        """One lookup of the 4 neighbours (from :meth:`_neighbours`) in the table and one MLP call.
+
+        The phase pi * (<freq, rel> + h_p(s)) and its cos/sin are computed in float32 (float64 for a
+        float64 table) whatever the table dtype (a bf16 phase of tens of radians would be off by a tenth of a radian); the
+        basis amp * [cos, sin] and the MLP run in the table's (autocast) dtype. Without autograd
+        the basis is built in place (no (B, N, 4, a/2, 2) temporary, no cat).
+
+        Optional ``feats`` entries written by the inference path (``ResVRMethod``):
+        ``freq_split`` (the frequency channels stored as [all dy | all dx] instead of interleaved
+        (dy, dx) pairs, so both halves are contiguous) and ``rgb`` (B, h*w, 3), float in [0, 1] or
+        the decoded uint8 (the bilinear skip at full precision; ``table`` then has no RGB columns).
+        """
         table, h, w = feats["table"], feats["h"], feats["w"]
-        B, N = x.shape
-        idx, rel, wts = self._neighbours(x, y, h, w, feats["wrap"])
-        flat = (idx + torch.arange(B, device=idx.device)[:, None, None] * (h * w)).flatten()
+        B, N = idx.shape[:2]
+        flat = (idx if B == 1 else idx + torch.arange(B, device=idx.device)[:, None, None] * (h * w)).flatten()
         g = table.flatten(0, 1).index_select(0, flat).view(B, N, 4, -1)
-        a = self.amp
-        amp, freq, rgb = g[..., :a], g[..., a:2 * a], g[..., 2 * a:]
-        freq = freq.unflatten(-1, (a // 2, 2))
-        phase = self.h_p(shape.to(g.dtype))[:, :, None, :]                       # (B, N, 1, a/2)
-        arg = math.pi * ((freq * rel[..., None, :].to(g.dtype)).sum(-1) + phase)  # (B, N, 4, a/2)
-        basis = amp * torch.cat((torch.cos(arg), torch.sin(arg)), -1)
-        out = self.decoder(basis) + rgb                                           # (B, N, 4, 3)
-        return (out.float() * wts[..., None]).sum(2)
+        a, a2 = self.amp, self.amp // 2
+        amp = g[..., :a]
+        if feats.get("freq_split", False):
+            fy, fx = g[..., a:a + a2], g[..., a + a2:2 * a]
+        else:
+            fy, fx = g[..., a:2 * a:2], g[..., a + 1:2 * a:2]
+        ct = torch.float64 if table.dtype == torch.float64 else torch.float32   # float32, or float64 (gradcheck)
+        rel = rel.to(ct) * math.pi
+        dy, dx = rel[..., 0:1], rel[..., 1:2]                                   # (B, N, 4, 1)
+        with torch.autocast(idx.device.type, enabled=False):
+            phase = F.linear(shape.to(ct), self.h_p.weight.to(ct) * math.pi)[:, :, None, :]   # (B, N, 1, a/2)
+        functional = torch.compiler.is_compiling() or (
+            torch.is_grad_enabled() and (g.requires_grad or phase.requires_grad or rel.requires_grad))
+        if functional:   # autograd, or torch.compile (which fuses these into one loop)
+            arg = torch.addcmul(torch.addcmul(phase, fy.to(ct), dy), fx.to(ct), dx)
+            basis = amp * torch.cat((torch.cos(arg), torch.sin(arg)), -1).to(amp.dtype)
+        else:
+            if fy.dtype != ct:   # one cast of both halves (contiguous when split) instead of two
+                fr = g[..., a:2 * a].to(ct)
+                fy, fx = (fr[..., :a2], fr[..., a2:]) if feats.get("freq_split", False) else (fr[..., 0::2], fr[..., 1::2])
+            arg = torch.addcmul(phase, fy, dy)                                   # float32 (B, N, 4, a/2)
+            arg.addcmul_(fx, dx)
+            basis = torch.empty(B, N, 4, a, dtype=amp.dtype, device=amp.device)
+            torch.cos(arg, out=basis[..., :a2])
+            torch.sin(arg, out=basis[..., a2:])
+            del arg
+            basis.mul_(amp)
+        out = self.decoder(basis).to(ct)                                          # (B, N, 4, 3)
+        rgb = feats.get("rgb")
+        if rgb is None:
+            out = out + g[..., 2 * a:2 * a + 3]
+        else:
+            c = rgb.flatten(0, 1).index_select(0, flat).view(B, N, 4, 3)
+            out += c.to(ct).div_(255) if c.dtype == torch.uint8 else c
+        return (out * wts[..., None]).sum(2)

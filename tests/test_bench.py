@@ -1,0 +1,56 @@
+"""``resvr bench --quick`` end to end with tiny random weights: the report files exist and hold
+every table row. No timing assertions (DESIGN.md: speed is measured by the bench, not tested)."""
+from __future__ import annotations
+
+import json
+
+from resvr.core.bench import METHODS, QUICK
+from resvr.core.cli import main
+from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
+
+
+def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    rw = save_tiny_checkpoint(tmp_path / "resvr.pt", TINY_RESVR, seed=1)
+    hw = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT, seed=2)
+    out = tmp_path / "report"
+    rc = main(["--threads", "1", "-q", "bench", "--quick", "-o", str(out), "--device", "cpu",
+               "--resvr-weights", str(rw), "--ht-weights", str(hw)])
+    assert rc == 0
+    md = (out / "bench.md").read_text()
+    rep = json.loads((out / "bench.json").read_text())
+
+    for key in ("cpu", "cores", "torch", "numpy", "device"):
+        assert rep["machine"][key] is not None, key
+    assert rep["machine"]["device"] == "cpu"
+    # viewport latency: every method measured at every size
+    for m in METHODS:
+        r = rep["viewports"][m]
+        assert "error" not in r, (m, r.get("error"), r.get("traceback"))
+        assert [tuple(v["size"]) for v in r["views"]] == [tuple(s) for s in QUICK["view_sizes"]]
+        for v in r["views"]:
+            assert v["median_s"] > 0 and v["memory"]["cpu_peak_mb"] >= 0
+    for w, h in QUICK["view_sizes"]:
+        assert f"| {w}x{h} |" in md
+    # one-off costs, arithmetic, encode
+    assert rep["viewports"]["resvr"]["one_off"]["encoder_table_s"] > 0
+    assert rep["viewports"]["hyperthumbnail"]["one_off"]["ht_full_decode_s"] > 0
+    ar = rep["viewports"]["resvr"]["resvr_arith"]
+    assert ar["macs_per_pixel"] == 4 * ar["macs_per_neighbour"] and ar["gemm_gflops"] > 0
+    assert "kFLOP per viewport pixel" in md
+    assert rep["viewports"]["resvr"]["fast_vs_fp32_psnr_db"] >= 45
+    for m in ("resvr", "hyperthumbnail"):
+        assert rep["encode"][m]["encode_s"] > 0, rep["encode"][m]
+    assert "## Encode" in md
+    # first view / further views for each panorama size, ResVR (both table modes) and HT
+    for e in rep["nerv"]:
+        assert "error" not in e, e
+        assert [tuple(r["hr_size"]) for r in e["runs"]] == [tuple(s) for s in QUICK["nerv_sizes"]]
+    for w, h in QUICK["nerv_sizes"]:
+        for name in ("ResVR (lazy table)", "ResVR (whole table)", "HyperThumbnail + bicubic"):
+            assert f"| {w}x{h} | {name} |" in md
+    assert len(rep["summary"]["nerv"]) == len(QUICK["nerv_sizes"])
+    # GL pane without a display
+    assert rep["gl"]["status"] == "no display" and "no display" in md
+    assert "## Targets" in md
