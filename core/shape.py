@@ -64,7 +64,8 @@ def pixel_shape(view: View, col: torch.Tensor, row: torch.Tensor, lr_height: int
     return s.to(torch.float32)
 
 
-def pixel_shape_grid(view: View, lr_height: int, kind: str = "ssr", rows: tuple[int, int] | None = None) -> torch.Tensor:
+def pixel_shape_grid(view: View, lr_height: int, kind: str = "ssr", rows: tuple[int, int] | None = None,
+                     device=None) -> torch.Tensor:
     """s(x) for every viewport pixel (rows r0..r1, all columns) -> (r1-r0, w, 10).
 
     Back-maps one grid padded by a pixel on each side and takes the 9 stencil points as shifted
@@ -73,8 +74,8 @@ def pixel_shape_grid(view: View, lr_height: int, kind: str = "ssr", rows: tuple[
     if kind not in KINDS:
         raise ValueError(f"unknown shape kind {kind!r}; choose one of {KINDS}")
     r0, r1 = rows or (0, view.height)
-    c = torch.arange(-1, view.width + 1, dtype=torch.float64)
-    r = torch.arange(r0 - 1, r1 + 1, dtype=torch.float64)
+    c = torch.arange(-1, view.width + 1, dtype=torch.float64, device=device)
+    r = torch.arange(r0 - 1, r1 + 1, dtype=torch.float64, device=device)
     cc, rr = torch.meshgrid(c, r, indexing="xy")
     lon, lat = view_pixel_to_lonlat(view, cc, rr)
     h, w = r1 - r0, view.width

@@ -197,8 +197,8 @@ def test_unavailable_methods_and_usage(tmp_path, capsys, hr_png, monkeypatch):
     rc, _, err = run(["render", hr_png, "-o", tmp_path / "v.png", "--method", "bicubic", "--yaw", 0,
                       "--pitch", 0, "--fov", "190x90"], capsys)
     assert rc == 1 and len(err.strip().splitlines()) == 1
-    rc, _, err = run(["bench"], capsys)  # dispatches lazily; fine either way, never a traceback
-    assert rc in (0, 1) and "Traceback" not in err
+    rc, _, err = run(["bench", "--quick", "-o", tmp_path / "b", "--resvr-weights", tmp_path / "none.pt"], capsys)
+    assert rc == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(p.name for p in tmp_path.iterdir()) == ["hr.png"]
 
 
@@ -288,3 +288,12 @@ def test_non_2to1_input_renders_with_one_warning_line(tmp_path, capsys):
     assert rc == 0 and out.exists()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("resvr: warning: ") and "2.560" in lines[0]
+
+
+def test_common_options_before_or_after_the_command():
+    from resvr.core.cli import build_parser
+
+    p = build_parser()
+    for argv in (["--threads", "1", "-q", "bench"], ["bench", "--threads", "1", "-q"]):
+        a = p.parse_args(argv)
+        assert (a.threads if a.threads is not None else a.threads_top) == 1 and (a.quiet or a.quiet_top)
