@@ -183,6 +183,12 @@ def to_uint8(img) -> np.ndarray:
 
 
 @contextlib.contextmanager
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
 def atomic_output(path, overwrite: bool = False):
     """Yield a temporary path in the folder of ``path``; on success move it to ``path``.
 
@@ -203,6 +209,7 @@ def atomic_output(path, overwrite: bool = False):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved image gets the usual mode
         if overwrite:
             os.replace(tmp, path)
         else:

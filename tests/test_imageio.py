@@ -165,3 +165,15 @@ def test_save_png_failure_leaves_nothing(tmp_path):
     with pytest.raises(ValueError):
         save_png(tmp_path / "bad.png", np.zeros((4, 4, 5), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from resvr.core.imageio import write_bytes_atomic
+
+    p = write_bytes_atomic(tmp_path / "x.bin", b"abc")
+    m = os.umask(0)
+    os.umask(m)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~m

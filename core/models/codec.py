@@ -97,14 +97,16 @@ class LearnedJPEG(nn.Module):
     @torch.no_grad()
     def analyse(self, hr: torch.Tensor):
         """Inference-side analysis: the LR image and its coefficient maps (float32)."""
-        lr = self.down(hr).float()
+        lr = self.down(hr).float().clamp(0.0, 1.0)   # a JPEG holds pixels in [0, 1] only
         return lr, coeff_maps(lr)
 
     @torch.no_grad()
     def quantise(self, maps: torch.Tensor, qscale: float = 1.0):
         """maps (1, 3, 64, h, w) -> (Y, Cb, Cr int16 (h, w, 8, 8) natural order, qt uint16 (2, 8, 8))."""
         t = self.tables(maps, qscale, training=False)                     # (1, 2, 64) rounded
-        q = torch.round(maps / _per_channel(t)).clamp(-2047, 2047)
+        q = torch.round(maps / _per_channel(t))
+        q[:, :, 0] = q[:, :, 0].clamp(-1024, 1023)                         # baseline JPEG ranges
+        q[:, :, 1:] = q[:, :, 1:].clamp(-1023, 1023)
         blocks = from_zigzag(q[0].permute(0, 2, 3, 1))                   # (3, h, w, 8, 8)
         qt = from_zigzag(t[0])                                            # (2, 8, 8)
         Y, Cb, Cr = (b.to(torch.int16).cpu().numpy() for b in blocks)
