@@ -182,13 +182,13 @@ def to_uint8(img) -> np.ndarray:
     return np.clip(np.round(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-@contextlib.contextmanager
 def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
 
 
+@contextlib.contextmanager
 def atomic_output(path, overwrite: bool = False):
     """Yield a temporary path in the folder of ``path``; on success move it to ``path``.
 
