@@ -29,6 +29,10 @@ frame; the sky above the captured horizon is empty (black) in the source.
   matched bpp (ResVR, HyperThumbnail, bicubic + standard JPEG), see `bundle.yaml`.
 
 Regenerate with `scripts/make_sample.py` after the weights change.
+
+Note: this panorama is in the training split (it is one of the two real full-resolution panoramas
+the models saw), so the metrics the viewer shows for it are not validation results; see
+docs/results.md for those.
 """
 
 
