@@ -393,10 +393,11 @@ class HyperThumbnailMethod(Method):
         self.path = Path(path)
         img = load_image(self.path)
         Y, Cb, Cr, qt = read_jpeg_dct(self.path)[:4]
-        deq = dequantised_maps(Y, Cb, Cr, qt).to(self.device)
         h, w = img.shape[:2]
-        if deq.shape[-2] * 8 != h or deq.shape[-1] * 8 != w:
-            raise BadInput(f"{self.path}: not a 4:4:4 JPEG with whole 8x8 blocks (HyperThumbnail needs one)")
+        if any(c.shape[:2] != (h // 8, w // 8) for c in (Y, Cb, Cr)) or h % 8 or w % 8:
+            raise BadInput(f"{self.path}: not a 4:4:4 JPEG with whole 8x8 blocks (HyperThumbnail decodes "
+                           "its own files, written by 'resvr encode --method hyperthumbnail')")
+        deq = dequantised_maps(Y, Cb, Cr, qt).to(self.device)
         lr = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(self.device)
         self.hr = self.decode(lr, deq)
         self.info = {"size": (w, h), "hr_size": (self.hr.shape[-1], self.hr.shape[-2]), "model": self.winfo.get("name")}

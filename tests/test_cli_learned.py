@@ -87,3 +87,13 @@ def test_encode_all_writes_a_bundle_the_loader_accepts(tmp_path, hr_png, monkeyp
             assert im.size == (64, 32)
     with pytest.raises(Exception, match="already exist"):
         enc.encode_bundle(hr_png, out, bpp=0.35, weights=w)
+
+
+def test_hyperthumbnail_refuses_a_chroma_subsampled_jpeg_with_one_line(tmp_path, capsys):
+    w = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT)
+    Image.fromarray(textured_erp(64, 128)).save(tmp_path / "plain.jpg", quality=90, subsampling=2)  # 4:2:0
+    rc = main(["render", str(tmp_path / "plain.jpg"), "-o", str(tmp_path / "v.png"), "--method", "hyperthumbnail",
+               "--weights", str(w), "--yaw", "0", "--pitch", "0", "--size", "32x24"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "4:4:4" in err[0]
+    assert not (tmp_path / "v.png").exists()

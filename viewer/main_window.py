@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
         for p in panes:
             try:
                 img, m = self._pane_export(p, size)
-            except MethodUnavailable as e:  # keep the grid: a dark tile that says why
+            except (MethodUnavailable, BadInput) as e:  # keep the grid: a dark tile that says why
                 img, m = np.full((tile[1], tile[0], 3), 40, np.uint8), {}
                 images.append(img)
                 labels.append(f"{p.spec.label} unavailable: {e}")
