@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..geometry import View, erp_to_lonlat, lonlat_to_erp, lonlat_to_view, view_pixel_to_lonlat
+from ..geometry import View, _rotation, erp_to_lonlat, lonlat_to_erp, lonlat_to_vec, lonlat_to_view, view_pixel_to_lonlat
 from ..sampling import sample_erp
 from ..shape import pixel_shape
 from .data import crop_wrap
@@ -43,7 +43,6 @@ def _bbox(view: View, erp_h: int, erp_w: int, a: int, b: int, p: int, margin: in
     ys = torch.cat((torch.full_like(t, b), torch.full_like(t, b + p), b + t, b + t))
     lon, lat = erp_to_lonlat(xs, ys, erp_h, erp_w)
     col, row, _ = lonlat_to_view(lon, lat, view)
-    from ..geometry import lonlat_to_vec, _rotation  # noqa: PLC0415
     z = (lonlat_to_vec(lon, lat) @ _rotation(view, dtype=torch.float64))[..., 2]
     if bool((z <= 1e-6).any()):
         return 0, view.width, 0, view.height
