@@ -64,6 +64,16 @@ class Bundle:
     def hr_size(self) -> tuple[int, int]:
         return self.hr_width, self.hr_height
 
+    def source_for(self, render_method: str) -> Path:
+        """The file a render method reads: ``bilinear``/``bicubic`` the JPEG baseline (else another
+        LR file of the bundle, as the viewer does), ``hyperthumbnail``/``resvr`` their own files,
+        ``reference`` the HR image. BadInput when the bundle lacks it."""
+        if render_method in ("bilinear", "bicubic"):
+            for m in ("jpeg", "resvr", "hyperthumbnail"):
+                if m in self.entries:
+                    return self.entries[m].file
+        return self.path(render_method)
+
     def path(self, method: str) -> Path:
         if method == "reference":
             if self.reference is None:

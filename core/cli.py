@@ -139,6 +139,7 @@ def _view_text(view, method: str, source: Path) -> dict:
 
 
 def cmd_render(args) -> int:
+    from .bundle import is_bundle, load_bundle
     from .imageio import save_png, to_uint8
     from .methods import get_method
 
@@ -165,6 +166,10 @@ def cmd_render(args) -> int:
                 raise BadInput(f"{o}: output exists; pass --overwrite to replace it")
     if not src.exists():
         raise BadInput(f"{src}: no such file")
+    if is_bundle(src):
+        src = load_bundle(src).source_for(args.method)
+    elif src.is_dir():
+        raise BadInput(f"{src}: folder is not a comparison bundle (no bundle.yaml)")
 
     method = get_method(args.method, device=args.device, weights=args.weights)
     method.prepare(src)  # BadInput for unreadable input, before any output exists
@@ -421,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
 
     r = add("render", help="render viewports of a panorama to PNG")
-    r.add_argument("input", metavar="IN_IMAGE")
+    r.add_argument("input", metavar="IN_IMAGE", help="panorama file, or a comparison bundle folder "
+                   "(the method picks its file: bilinear/bicubic the JPEG, hyperthumbnail, resvr, reference)")
     r.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="VIEW.png, or a folder with --views")
     r.add_argument("--method", required=True, choices=RENDER_METHODS)

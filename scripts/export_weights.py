@@ -28,8 +28,17 @@ def run_summary(run: Path) -> dict:
     rows = list(csv.DictReader(open(run / "log.csv")))
     vals = [r for r in rows if r.get("val_psnr")]
     best = max(vals, key=lambda r: float(r["val_psnr"])) if vals else None
+    # time_s restarts at 0 in each resumed segment: the total is the sum of each segment's last value
+    wall, prev = 0.0, 0.0
+    for r in rows:
+        t = float(r["time_s"])
+        if t < prev:
+            wall += prev
+        prev = t
+    wall += prev
+    segments = 1 + sum(float(b["time_s"]) < float(a["time_s"]) for a, b in zip(rows, rows[1:]))
     return {"iters_logged": int(rows[-1]["iter"]) if rows else 0,
-            "wall_s_this_segment": float(rows[-1]["time_s"]) if rows else 0.0,
+            "wall_s_total": wall, "segments": segments if rows else 0,
             "best_val_psnr": float(best["val_psnr"]) if best else None,
             "best_val_iter": int(best["iter"]) if best else None,
             "last_train_l1": float(rows[-1]["pix"]) if rows else None}
@@ -72,7 +81,8 @@ def main():
         nparam = count_params(build_model(cfg["model"]))
         card += [f"## {method} (`{dst.name}`, {dst.stat().st_size / 1e6:.1f} MB, {nparam / 1e6:.2f}M parameters)",
                  f"- Config: `{cfg.get('name')}` (below), iterations {blob['iter']} "
-                 f"(checkpoint '{a.which}'), wall time of the last training segment {s['wall_s_this_segment'] / 3600:.2f} h.",
+                 f"(checkpoint '{a.which}'), training wall time {s['wall_s_total'] / 3600:.2f} h in {s['segments']} "
+                 "resumed segment(s) (sum of the log's per-segment times).",
                  f"- Held-out validation PSNR on DPS viewport samples: best {s['best_val_psnr']} dB at iteration "
                  f"{s['best_val_iter']}. Full viewport numbers: docs/results.md.",
                  f"- Log: `logs/{cfg.get('name', method)}.csv`.", "", "```yaml",

@@ -297,3 +297,37 @@ def test_common_options_before_or_after_the_command():
     for argv in (["--threads", "1", "-q", "bench"], ["bench", "--threads", "1", "-q"]):
         a = p.parse_args(argv)
         assert (a.threads if a.threads is not None else a.threads_top) == 1 and (a.quiet or a.quiet_top)
+
+
+def test_render_reads_the_right_file_of_a_bundle_folder(tmp_path, capsys, hr_png):
+    from resvr.core.bundle import bundle_file_name, write_bundle_yaml
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    jpg = folder / bundle_file_name("pano", "jpeg")
+    assert run(["encode", hr_png, "-o", jpg, "--method", "jpeg", "--bpp", 0.5, "-q"], capsys)[0] == 0
+    (folder / "pano.png").write_bytes(hr_png.read_bytes())
+    write_bundle_yaml(folder, "pano", (256, 128), 4, {"jpeg": jpg.name}, reference="pano.png")
+    view = ["--yaw", 40, "--pitch", 20, "--size", "96x72", "--device", "cpu"]
+
+    def pixels(src, method, name):
+        out = tmp_path / name
+        rc, _, err = run(["render", src, "-o", out, "--method", method, *view], capsys)
+        assert rc == 0, err
+        with Image.open(out) as im:
+            return np.asarray(im.convert("RGB")), im.text["source"]
+
+    for method, direct, name in (("bicubic", jpg, jpg.name), ("bilinear", jpg, jpg.name),
+                                 ("reference", hr_png, "pano.png")):
+        got, source = pixels(folder, method, f"b_{method}.png")
+        want, _ = pixels(direct, method, f"d_{method}.png")
+        assert np.array_equal(got, want) and source == name
+    # bicubic and reference differ, so the test above could tell the files apart
+    assert not np.array_equal(pixels(folder, "bicubic", "x.png")[0], pixels(folder, "reference", "y.png")[0])
+    rc, _, err = run(["render", folder, "-o", tmp_path / "ht.png", "--method", "hyperthumbnail", *view], capsys)
+    assert rc == 1 and "no 'hyperthumbnail' entry" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ht.png").exists()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    rc, _, err = run(["render", plain, "-o", tmp_path / "p.png", "--method", "bicubic", *view], capsys)
+    assert rc == 1 and "not a comparison bundle" in err
