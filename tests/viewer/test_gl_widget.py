@@ -159,3 +159,22 @@ def test_oversized_image_is_downsampled_with_notice(qtbot, pane):
         w.grab_image()
     assert "texture limit" in blocker.args[0]
     assert w.image().shape[1] == 256
+
+
+def test_trackpad_pinch_zooms_like_the_wheel(qtbot, pane):
+    from PySide6.QtGui import QNativeGestureEvent, QPointingDevice
+
+    w, cam, pano = pane
+    pos = QPointF(w.width() / 2, w.height() / 2)
+
+    def pinch(value):
+        ev = QNativeGestureEvent(Qt.NativeGestureType.ZoomNativeGesture, QPointingDevice.primaryPointingDevice(), 2,
+                                 pos, pos, w.mapToGlobal(pos), value, QPointF(0, 0))
+        assert QApplication.sendEvent(w, ev)
+
+    pinch(0.25)  # fingers apart: zoom in, tan(fov/2) scaled by 1 / 1.25 on both axes
+    assert math.tan(math.radians(cam.fov_h) / 2) / math.tan(math.radians(50.0)) == pytest.approx(0.8, rel=1e-9)
+    assert math.tan(math.radians(cam.fov_v) / 2) / math.tan(math.radians(40.0)) == pytest.approx(0.8, rel=1e-9)
+    assert psnr(w.grab_image(), torch_view(pano, w.view(), "bilinear")) >= 35.0  # drawn at the new fov
+    pinch(-0.2)  # fingers together: back out by 1 / 0.8
+    assert (cam.fov_h, cam.fov_v) == (pytest.approx(100.0), pytest.approx(80.0))

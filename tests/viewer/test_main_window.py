@@ -220,3 +220,28 @@ def test_wipe_and_heat_map(qtbot, win, bundle):
     assert heat.mean() < plain.mean()  # small errors are dark
     win.act_heat.trigger()
     assert np.array_equal(pane.shown_image(), plain)
+
+
+def test_drop_a_bundle_folder_opens_it(qtbot, win, bundle):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    folder, hr, lr = bundle
+    remote = QMimeData()
+    remote.setUrls([QUrl("https://example.com/pano.jpg")])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, remote, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert not enter.isAccepted()  # only local files are offered a drop
+    data = QMimeData()
+    data.setUrls([QUrl("https://example.com/x.jpg"), QUrl.fromLocalFile(str(folder))])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, drop)
+    assert win.document is not None and win.document.source == folder
+    assert win.view.pane_keys() == ["bilinear", "hyperthumbnail", "resvr", "reference"]
