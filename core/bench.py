@@ -474,13 +474,19 @@ def _loadavg():
         return None
 
 
-def _gl_fps(sizes, seconds: float, timeout: float) -> dict:
+def _gl_fps(sizes, seconds: float, timeout: float, background=None) -> dict:
+    """GL pane fps at each (w, h) of ``sizes``; then, for each (w, h, method, weights) of
+    ``background``, the same while a worker thread renders 1024x768 viewports with that method."""
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         return {"status": "no display"}
     res = {"status": "ok", "display": os.environ.get("DISPLAY"), "sizes": []}
-    for (w, h) in sizes:
+    jobs = [(w, h, "") for (w, h) in sizes]
+    jobs += [(w, h, f", background_render=True, method={m!r}, weights={None if wt is None else str(wt)!r}")
+             for (w, h, m, wt) in background or []]
+    for (w, h, extra) in jobs:
+        secs = max(seconds, 8.0) if extra else seconds  # long enough for several learned renders
         code = ("import json,sys; from resvr.viewer.fps import measure_gl_fps; "
-                f"print('@@'+json.dumps(measure_gl_fps({w}, {h}, {seconds})))")
+                f"print('@@'+json.dumps(measure_gl_fps({w}, {h}, {secs}{extra})))")
         try:
             p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -608,7 +614,8 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
     # -- GL pane ---------------------------------------------------------------------------------
     log("GL pane fps")
     gl_sizes = [cfg["first_view"]] if quick else [(1024, 768), (2048, 1536)]
-    report["gl"] = _gl_fps(gl_sizes, 0.5 if quick else 3.0, 120)
+    bg = [(*gl_sizes[0], "resvr", weights["resvr"])] if weights.get("resvr") else []
+    report["gl"] = _gl_fps(gl_sizes, 0.5 if quick else 3.0, 120, background=bg)
     report["loadavg_end"] = _loadavg()
     report["summary"] = summarise(report)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=1))
@@ -859,7 +866,13 @@ def render_markdown(r) -> str:
             if "error" in g:
                 L.append(f"| {g['size'][0]}x{g['size'][1]} | error: {g['error']} | | |")
             else:
-                L.append(f"| {g['size'][0]}x{g['size'][1]} | {g['draw_fps']} | {g['present_fps']} | {g.get('renderer')} |")
+                bgr = ""
+                if g.get("background_render"):
+                    bgr = (f", while {g['background_method']} renders 1024x768 views in a worker thread "
+                           f"({g['background_renders']} done in {g.get('background_seconds', '?')} s"
+                           + (f"; error: {g['background_error']}" if g.get("background_error") else "") + ")")
+                L.append(f"| {g['size'][0]}x{g['size'][1]}{bgr} | {g['draw_fps']} | {g['present_fps']} | "
+                         f"{g.get('renderer')} |")
     # targets
     L += ["", "## Targets", ""]
     for k, t in s["targets"].items():

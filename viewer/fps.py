@@ -30,7 +30,7 @@ def _synthetic_pano(w=2048, h=1024) -> np.ndarray:
 
 
 def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
-                   background_render: bool = False, method: str = "bicubic", lr_path=None) -> dict:
+                   background_render: bool = False, method: str = "bicubic", lr_path=None, weights=None) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from .qtsetup import configure_qt
@@ -56,6 +56,7 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
     fbw, fbh = w.fb_size()
 
     stop = threading.Event()
+    ready = threading.Event()  # the background method is prepared (weights loaded, LR decoded)
     renders = [0]
     bg_error = [None]
 
@@ -69,12 +70,13 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
             from resvr.core.geometry import View
             from resvr.core.methods import get_method
 
-            m = get_method(method, device="cpu")
+            m = get_method(method, device="cpu", weights=weights)
             path = lr_path
             if path is None:
                 path = Path(tempfile.mkdtemp()) / "fps_pano.png"
                 Image.fromarray(pano[::4, ::4].copy()).save(path)
             m.prepare(path)
+            ready.set()
             k = 0
             while not stop.is_set():
                 m.render(View(k * 3.0, 0.0, 120.0, 90.0, 1024, 768))
@@ -82,12 +84,15 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
                 k += 1
         except Exception as e:  # noqa: BLE001
             bg_error[0] = f"{type(e).__name__}: {e}"
+        finally:
+            ready.set()
 
     th = None
     if background_render:
         th = threading.Thread(target=bg, daemon=True)
         th.start()
-        time.sleep(0.2)
+        ready.wait(120)
+        time.sleep(0.2)  # the first render is under way
 
     half = max(0.2, seconds / 2)
     # 1) shader pass only
@@ -119,7 +124,8 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
            "renderer": info.get("renderer"), "gl_version": info.get("version"),
            "background_render": background_render}
     if background_render:
-        out.update(background_method=method, background_renders=renders[0], background_error=bg_error[0])
+        out.update(background_method=method, background_renders=renders[0], background_error=bg_error[0],
+                   background_seconds=round(2 * half, 2))
     return out
 
 

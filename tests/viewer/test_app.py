@@ -1,5 +1,7 @@
 """Entry point pieces: sample lookup, empty state, settings file, dialogs, fps helper."""
+import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtWidgets import QApplication
 
 from resvr.viewer.main_window import MainWindow, sample_bundle_path
@@ -39,3 +41,16 @@ def test_measure_gl_fps_runs(qtbot):
 
     r = measure_gl_fps(160, 120, seconds=0.3)
     assert r["width"] == 160 and r["draw_fps"] > 0 and r["present_fps"] > 0
+
+
+def test_measure_gl_fps_with_a_background_render(qtbot, tmp_path):
+    from resvr.viewer.fps import measure_gl_fps
+
+    lr = tmp_path / "lr.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(lr)
+    r = measure_gl_fps(160, 120, seconds=0.6, background_render=True, method="bicubic", lr_path=lr)
+    assert r["background_error"] is None and r["background_method"] == "bicubic"
+    assert r["background_renders"] >= 1 and r["draw_fps"] > 0 and r["present_fps"] > 0
+    r = measure_gl_fps(160, 120, seconds=0.3, background_render=True, method="resvr", lr_path=lr,
+                       weights=tmp_path / "missing.pt")
+    assert r["background_renders"] == 0 and "weights not found" in r["background_error"]
