@@ -34,7 +34,7 @@ def load_config(path) -> dict:
     return cfg
 
 
-def make_batch(pool: ERPPool, model_kind: str, tc: dict, shape_kind: str, rng: random.Random) -> dict:
+def make_batch(pool: ERPPool, tc: dict, shape_kind: str, rng: random.Random) -> dict:
     p, n = tc["patch"], tc["points"]
     samples = []
     for _ in range(tc["batch"]):
@@ -62,7 +62,7 @@ def val_batches(cfg: dict, root: Path, shape_kind: str) -> list[dict]:
     if not erps:
         return []
     pool = ERPPool(erps, [], 0, seed=4321)
-    return [make_batch(pool, cfg["model"]["type"], tc, shape_kind, rng) for _ in range(tc.get("val_batches", 4))]
+    return [make_batch(pool, tc, shape_kind, rng) for _ in range(tc.get("val_batches", 4))]
 
 
 def losses(model, batch: dict, tc: dict) -> dict:
@@ -188,7 +188,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     for it in bar:
         if cfg["data"].get("refresh_every") and it % cfg["data"]["refresh_every"] == 0 and it > start:
             pool.refresh(1)
-        batch = {k: v.to(dev) for k, v in make_batch(pool, mc["type"], tc, mc.get("shape", "ssr"), rng).items()}
+        batch = {k: v.to(dev) for k, v in make_batch(pool, tc, mc.get("shape", "ssr"), rng).items()}
         batch["hr"] = batch["hr"].contiguous(memory_format=torch.channels_last)
         qscale = math.exp(rng.uniform(math.log(qrange[0]), math.log(qrange[1])))
         model.codec.train_qscale = qscale
