@@ -41,7 +41,8 @@ def run_summary(run: Path) -> dict:
             "wall_s_total": wall, "segments": segments if rows else 0,
             "best_val_psnr": float(best["val_psnr"]) if best else None,
             "best_val_iter": int(best["iter"]) if best else None,
-            "last_train_l1": float(rows[-1]["pix"]) if rows else None}
+            "last_train_l1": float(rows[-1]["pix"]) if rows else None,
+            "val_by_iter": {int(r["iter"]): float(r["val_psnr"]) for r in vals}}
 
 
 def main():
@@ -57,7 +58,9 @@ def main():
     card = ["# Model card: resvr-viewer weights", "",
             f"Exported {date.today().isoformat()} by `scripts/export_weights.py --which {a.which}`. Both models were "
             "trained from scratch on the CPU (2 cores shared by both runs, 1 thread each, bf16 autocast) with "
-            "`resvr train core/train/configs/<name>.yaml`.", "",
+            "`resvr train core/train/configs/<name>.yaml`, resumed with `--resume` across sessions. "
+            + ("'latest' is the end of the cosine schedule: no checkpoint was chosen on validation data."
+               if a.which == "latest" else "'best' is the checkpoint with the highest DPS validation PSNR."), "",
             "## Data",
             "- Training: ERP panoramas synthesised on the fly from the photographs in `../shared/data/photos` "
             "(six photos as cube-map faces, random crops/rotations/flips, 512x1024 and 1024x2048 ERPs, a pool of 24 "
@@ -83,8 +86,9 @@ def main():
                  f"- Config: `{cfg.get('name')}` (below), iterations {blob['iter']} "
                  f"(checkpoint '{a.which}'), training wall time {s['wall_s_total'] / 3600:.2f} h in {s['segments']} "
                  "resumed segment(s) (sum of the log's per-segment times).",
-                 f"- Held-out validation PSNR on DPS viewport samples: best {s['best_val_psnr']} dB at iteration "
-                 f"{s['best_val_iter']}. Full viewport numbers: docs/results.md.",
+                 f"- Held-out validation PSNR on DPS viewport samples: {s['val_by_iter'].get(blob['iter'], 'n/a')} dB "
+                 f"at the exported iteration; best {s['best_val_psnr']} dB at iteration {s['best_val_iter']}. "
+                 "Full viewport numbers: docs/results.md.",
                  f"- Log: `logs/{cfg.get('name', method)}.csv`.", "", "```yaml",
                  yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
         print(f"exported {method}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), iteration {blob['iter']}")
