@@ -159,6 +159,7 @@ class RenderService(QThread):
                 m = get_method(name, device=None if device == "auto" else device)
                 self.message.emit(f"Preparing {m.label}…")
                 m.prepare(path)
+                self.message.emit("")  # clears the status line
             except (MethodUnavailable, BadInput, FileNotFoundError, RuntimeError, ValueError) as e:
                 m = e
             self._methods[key] = m

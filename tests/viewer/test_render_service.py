@@ -60,3 +60,13 @@ def test_unavailable_method_is_a_result_not_a_crash(qtbot, service, tmp_path, mo
     res = blocker.args[0]
     assert res.error is not None and "weights not found" in str(res.error)
     assert res.unavailable and res.image is None
+
+
+def test_preparing_message_is_cleared_once_the_method_is_ready(qtbot, service, tmp_path):
+    f = save(tmp_path / "p.png", make_pano(128, 64))
+    msgs, got = [], []
+    service.message.connect(msgs.append)
+    service.resultReady.connect(got.append)
+    service.submit(RenderRequest([RenderItem("bicubic", "bicubic", f, View(width=64, height=48))], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 1, timeout=10000)
+    assert len(msgs) == 2 and msgs[0].startswith("Preparing ") and msgs[1] == ""
