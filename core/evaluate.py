@@ -775,7 +775,7 @@ def render_report(summary, rows, views, plots) -> str:
     for k, a in ch["ablations"].items():
         d = a["delta"]
         L.append(f"- ResVR − {a['label']}: high latitude {_signed(d['high_lat'])} dB, seam {_signed(d['seam'])} dB, "
-                 f"all views {_signed(d['all'])} dB → SSR no worse at high-latitude and seam views: "
+                 f"all views {_signed(d['all'])} dB → ResVR no worse than this ablation at high-latitude and seam views: "
                  f"{'n/a (no such views)' if a['no_worse'] is None else 'met' if a['no_worse'] else '**not met**'}")
     L.append("")
 

@@ -3,6 +3,10 @@
 their logs, and write the model card from the logs and configs.
 
     .venv/bin/python scripts/export_weights.py [--resvr runs/resvr_cpu] [--ht runs/ht_cpu] [--which best|latest]
+
+Ablation runs (``--ablation runs/resvr_cpu_2d``, repeatable) are exported the same way, but to
+``checkpoints/<name>/weights.pt`` with their log beside it, not into assets/ (the viewer does not
+use them; ``resvr eval --ablation NAME=checkpoints/<name>/weights.pt`` does).
 """
 from __future__ import annotations
 
@@ -51,7 +55,22 @@ def main():
     ap.add_argument("--ht", default="runs/ht_cpu")
     ap.add_argument("--which", default="best", choices=("best", "latest"))
     ap.add_argument("--out", default=str(ROOT / "assets" / "weights"))
+    ap.add_argument("--ablation", action="append", default=[], metavar="RUN_DIR")
     a = ap.parse_args()
+    if a.ablation:
+        for run_dir in a.ablation:
+            run = ROOT / run_dir
+            ck = run / f"{a.which}.pt"
+            blob = torch.load(ck, map_location="cpu", weights_only=False)
+            name = blob["cfg"].get("name", run.name)
+            dst_dir = ROOT / "checkpoints" / name
+            dst_dir.mkdir(parents=True, exist_ok=True)
+            dst = export_weights(ck, dst_dir / "weights.pt", name=name, version=f"{date.today():%Y.%m.%d}",
+                                 meta={"config": blob["cfg"], "data_split": "core/train/configs/split.yaml",
+                                       **run_summary(run)})
+            shutil.copyfile(run / "log.csv", dst_dir / "log.csv")
+            print(f"exported ablation {name}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), iteration {blob['iter']}")
+        return
     out = Path(a.out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     split = load_split()

@@ -230,13 +230,13 @@ def test_drop_a_bundle_folder_opens_it(qtbot, win, bundle):
     folder, hr, lr = bundle
     remote = QMimeData()
     remote.setUrls([QUrl("https://example.com/pano.jpg")])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, remote, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, remote, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(win, enter)
     assert not enter.isAccepted()  # only local files are offered a drop
     data = QMimeData()
     data.setUrls([QUrl("https://example.com/x.jpg"), QUrl.fromLocalFile(str(folder))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(win, enter)
     assert enter.isAccepted()
