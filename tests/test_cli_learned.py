@@ -34,7 +34,17 @@ def test_train_from_cli_then_encode_and_render_with_the_checkpoint(tmp_path, hr_
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("iter,") and len(log) == 1 + 3
     # resume continues from the checkpoint up to the configured total
-    assert main(["train", str(tmp_path / "cfg.yaml"), "--resume", str(ck)]) == 0
+    cfg["train"]["iters"] = 8
+    (tmp_path / "cfg8.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "cfg8.yaml"), "--resume", str(ck)]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in log[1:]] == [2, 4, 6, 8]  # appended, not restarted
+    # a finished schedule says so and trains nothing
+    assert main(["train", str(tmp_path / "cfg8.yaml"), "--resume", str(ck)]) == 0
+    assert "already at iteration 8 of train.iters=8, nothing to train" in capsys.readouterr().out
+    assert (tmp_path / "run" / "log.csv").read_text().splitlines() == log
 
     lr = tmp_path / "pano.resvr.jpg"
     assert main(["encode", str(hr_png), "-o", str(lr), "--method", "resvr", "--bpp", "0.4", "--weights", str(ck)]) == 0

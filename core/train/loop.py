@@ -156,6 +156,10 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         start, best = ck["iter"], ck.get("best", -1.0)
         rng.setstate(ck["rng"]) if "rng" in ck else None
         print(f"resumed from {resume} at iteration {start}")
+        if start >= iters:
+            print(f"{cfg.get('name', mc['type'])}: already at iteration {start} of train.iters={iters}, nothing to "
+                  "train; to fine-tune further, raise train.iters in a copy of the config")
+            return out_dir
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
