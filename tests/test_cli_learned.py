@@ -107,3 +107,41 @@ def test_hyperthumbnail_refuses_a_chroma_subsampled_jpeg_with_one_line(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "4:4:4" in err[0]
     assert not (tmp_path / "v.png").exists()
+
+
+def test_case1_trains_only_the_vr_module_on_a_frozen_pretrained_codec(tmp_path):
+    """freeze_codec + init_codec (ablation Case #1): the codec equals the HyperThumbnail weights it
+    was initialised from after training, the VR module has moved, and a finished run resumes."""
+    import torch
+
+    from resvr.core.models.pipelines import build_model
+    from resvr.core.models.weights import export_weights
+    from resvr.core.train.loop import train
+
+    data = tmp_path / "erps"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(textured_erp(128, 256, seed=i)).save(data / f"e{i}.png")
+    ht_ck = save_tiny_checkpoint(tmp_path / "ht_ck.pt", TINY_HT, seed=3)
+    ht_w = export_weights(ht_ck, tmp_path / "ht.pt", name="tiny-ht")          # fp16 weight file
+    want = {k[len("codec."):]: v.float() for k, v in torch.load(ht_w, weights_only=False)["state_dict"].items()
+            if k.startswith("codec.")}
+    model_cfg = dict(TINY_RESVR, shape="2d", separate=True, freeze_codec=True, init_codec=str(ht_w))
+    cfg = {"name": "case1", "model": model_cfg,
+           "data": {"erp_folder": str(data), "min_erp_height": 64, "synth_count": 0},
+           "train": {"iters": 4, "batch": 2, "patch": 64, "points": 128, "lr": 1e-3, "threads": 1, "amp": True,
+                     "log_every": 2, "ckpt_every": 2, "val_every": 1000, "out": str(tmp_path / "run")}}
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in build_model(model_cfg).vr.state_dict().items()}  # train() seeds 0 too
+    out = train(cfg, root=tmp_path, progress=False)
+    sd = torch.load(out / "latest.pt", weights_only=False)["model"]
+    codec = {k[len("codec."):]: v for k, v in sd.items() if k.startswith("codec.")}
+    assert set(want) <= set(codec)
+    for k, v in want.items():
+        assert torch.equal(codec[k].float(), v), k                       # frozen: bit-identical
+    moved = [k for k, v in before.items() if not torch.equal(sd["vr." + k], v)]
+    assert moved, "the VR module did not train"
+    bad = tmp_path / "nocodec.pt"
+    torch.save({"model": {"vr.x": torch.zeros(1)}}, bad)
+    with pytest.raises(ValueError, match="no codec weights"):
+        train(dict(cfg, model=dict(model_cfg, init_codec=str(bad))), root=tmp_path, progress=False)

@@ -31,10 +31,25 @@ class ResVR(nn.Module):
                            v.get("mlp_layers", 2))
         self.shape_kind = cfg.get("shape", "ssr")
         self.separate = bool(cfg.get("separate", False))
+        # Case #1 as the paper trains it: a rescaling stage trained before (``init_codec``), kept
+        # fixed while the VR module learns on its real decoded output (codec in eval mode)
+        self.freeze_codec = bool(cfg.get("freeze_codec", False))
+        if self.freeze_codec:
+            self.codec.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_codec:
+            self.codec.eval()
+        return self
 
     def forward(self, batch: dict) -> dict:
         hr = batch["hr"]
-        c = self.codec(hr)
+        if self.freeze_codec:
+            with torch.no_grad():
+                c = self.codec(hr, qscale=self.codec.train_qscale)
+        else:
+            c = self.codec(hr)
         lr_in = c["lr_hat"].detach() if self.separate else c["lr_hat"]
         feats = self.vr.features(lr_in, wrap=False)
         lp = hr.shape[-1] / self.codec.scale

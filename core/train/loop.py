@@ -127,10 +127,10 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     amp_dtype = (torch.bfloat16 if dev.type == "cpu" else torch.float16) if tc.get("amp", True) else None
 
     model = build_model(mc).to(dev)
-    eb_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    eb_params = [p for n, p in model.named_parameters() if n.endswith("quantiles") and p.requires_grad]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles") and p.requires_grad]
     opt = torch.optim.Adam(main_params, lr=tc.get("lr", 2e-4), betas=(0.9, 0.99))
-    aux_opt = torch.optim.Adam(eb_params, lr=tc.get("lr_aux", 1e-3))
+    aux_opt = torch.optim.Adam(eb_params or [torch.zeros(1, requires_grad=True)], lr=tc.get("lr_aux", 1e-3))
     iters = int(tc["iters"])
     warm = int(tc.get("warmup", 200))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -143,8 +143,10 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     init = mc.get("init_codec")
     if init and not resume:
         sd = torch.load(root / init, map_location="cpu", weights_only=False)
-        sd = sd.get("model", sd)
-        codec = {k[len("codec."):]: v for k, v in sd.items() if k.startswith("codec.")}
+        sd = sd.get("model", sd.get("state_dict", sd))   # a training checkpoint or an exported weight file
+        codec = {k[len("codec."):]: v.float() for k, v in sd.items() if k.startswith("codec.")}
+        if not codec:
+            raise ValueError(f"{init}: holds no codec weights")
         missing = model.codec.load_state_dict(codec, strict=False)
         print(f"initialised the codec from {init} ({missing})")
     if resume:
@@ -206,9 +208,10 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         scaler.update()
         sched.step()
         aux = model.codec.aux_loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux.backward()
-        aux_opt.step()
+        if eb_params:   # a frozen codec keeps its entropy model as it is
+            aux_opt.zero_grad(set_to_none=True)
+            aux.backward()
+            aux_opt.step()
         for k in ("loss", "pix", "guide", "bpp"):
             acc[k] = acc.get(k, 0.0) + float(L[k])
         acc["aux"] = acc.get("aux", 0.0) + float(aux)
