@@ -47,7 +47,7 @@ class ResVR(nn.Module):
         hr = batch["hr"]
         if self.freeze_codec:
             with torch.no_grad():
-                c = self.codec(hr, qscale=self.codec.train_qscale)
+                c = self.codec(hr, qscale=self.codec.train_qscale if self.training else None)
         else:
             c = self.codec(hr)
         lr_in = c["lr_hat"].detach() if self.separate else c["lr_hat"]
