@@ -33,20 +33,31 @@ def run_summary(run: Path) -> dict:
     vals = [r for r in rows if r.get("val_psnr")]
     best = max(vals, key=lambda r: float(r["val_psnr"])) if vals else None
     # time_s restarts at 0 in each resumed segment: the total is the sum of each segment's last value
-    wall, prev = 0.0, 0.0
-    for r in rows:
-        t = float(r["time_s"])
-        if t < prev:
-            wall += prev
-        prev = t
-    wall += prev
-    segments = 1 + sum(float(b["time_s"]) < float(a["time_s"]) for a, b in zip(rows, rows[1:]))
+    t = [float(r["time_s"]) for r in rows]
+    ends = [a for a, b in zip(t, t[1:]) if b < a] + t[-1:]
     return {"iters_logged": int(rows[-1]["iter"]) if rows else 0,
-            "wall_s_total": wall, "segments": segments if rows else 0,
+            "wall_s_total": sum(ends), "segments": len(ends),
             "best_val_psnr": float(best["val_psnr"]) if best else None,
             "best_val_iter": int(best["iter"]) if best else None,
             "last_train_l1": float(rows[-1]["pix"]) if rows else None,
             "val_by_iter": {int(r["iter"]): float(r["val_psnr"]) for r in vals}}
+
+
+def export_run(run: Path, which: str, where):
+    """Export ``run/<which>.pt`` (fp16 weight file with the run's summary) and copy its log;
+    ``where(name)`` -> (weight file, log copy) for the run's config name.
+    -> (weight file, checkpoint, run summary)."""
+    ck = run / f"{which}.pt"
+    blob = torch.load(ck, map_location="cpu", weights_only=False)
+    cfg = blob["cfg"]
+    name = cfg.get("name", run.name)
+    dst, log_dst = where(name)
+    s = run_summary(run)
+    log_dst.parent.mkdir(parents=True, exist_ok=True)
+    dst = export_weights(ck, dst, name=name, version=f"{date.today():%Y.%m.%d}",
+                         meta={"config": cfg, "data_split": "core/train/configs/split.yaml", **s})
+    shutil.copyfile(run / "log.csv", log_dst)
+    return dst, blob, s
 
 
 def main():
@@ -58,18 +69,13 @@ def main():
     ap.add_argument("--ablation", action="append", default=[], metavar="RUN_DIR")
     a = ap.parse_args()
     if a.ablation:
+        def beside_checkpoints(name):
+            return ROOT / "checkpoints" / name / "weights.pt", ROOT / "checkpoints" / name / "log.csv"
+
         for run_dir in a.ablation:
-            run = ROOT / run_dir
-            ck = run / f"{a.which}.pt"
-            blob = torch.load(ck, map_location="cpu", weights_only=False)
-            name = blob["cfg"].get("name", run.name)
-            dst_dir = ROOT / "checkpoints" / name
-            dst_dir.mkdir(parents=True, exist_ok=True)
-            dst = export_weights(ck, dst_dir / "weights.pt", name=name, version=f"{date.today():%Y.%m.%d}",
-                                 meta={"config": blob["cfg"], "data_split": "core/train/configs/split.yaml",
-                                       **run_summary(run)})
-            shutil.copyfile(run / "log.csv", dst_dir / "log.csv")
-            print(f"exported ablation {name}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), iteration {blob['iter']}")
+            dst, blob, _ = export_run(ROOT / run_dir, a.which, beside_checkpoints)
+            print(f"exported ablation {blob['cfg'].get('name')}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), "
+                  f"iteration {blob['iter']}")
         return
     out = Path(a.out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
@@ -93,13 +99,8 @@ def main():
         if not ck.exists():
             print(f"skip {method}: {ck} missing")
             continue
-        blob = torch.load(ck, map_location="cpu", weights_only=False)
+        dst, blob, s = export_run(run, a.which, lambda name: (out / f"{method}.pt", out / "logs" / f"{name}.csv"))
         cfg = blob["cfg"]
-        s = run_summary(run)
-        meta = {"config": cfg, "data_split": "core/train/configs/split.yaml", **s}
-        dst = export_weights(ck, out / f"{method}.pt", name=cfg.get("name", method), version=f"{date.today():%Y.%m.%d}",
-                             meta=meta)
-        shutil.copyfile(run / "log.csv", out / "logs" / f"{cfg.get('name', method)}.csv")
         nparam = count_params(build_model(cfg["model"]))
         card += [f"## {method} (`{dst.name}`, {dst.stat().st_size / 1e6:.1f} MB, {nparam / 1e6:.2f}M parameters)",
                  f"- Config: `{cfg.get('name')}` (below), iterations {blob['iter']} "
