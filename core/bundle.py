@@ -64,14 +64,18 @@ class Bundle:
     def hr_size(self) -> tuple[int, int]:
         return self.hr_width, self.hr_height
 
+    @property
+    def baseline_entry(self) -> BundleEntry:
+        """The LR file plain bilinear/bicubic upsampling shows: the JPEG baseline, else the first
+        of ResVR's and HyperThumbnail's files the bundle has (a bundle lists at least one)."""
+        return next(self.entries[m] for m in ("jpeg", "resvr", "hyperthumbnail") if m in self.entries)
+
     def source_for(self, render_method: str) -> Path:
-        """The file a render method reads: ``bilinear``/``bicubic`` the JPEG baseline (else another
-        LR file of the bundle, as the viewer does), ``hyperthumbnail``/``resvr`` their own files,
-        ``reference`` the HR image. BadInput when the bundle lacks it."""
+        """The file a render method reads: ``bilinear``/``bicubic`` :attr:`baseline_entry`,
+        ``hyperthumbnail``/``resvr`` their own files, ``reference`` the HR image. BadInput when the
+        bundle lacks it."""
         if render_method in ("bilinear", "bicubic"):
-            for m in ("jpeg", "resvr", "hyperthumbnail"):
-                if m in self.entries:
-                    return self.entries[m].file
+            return self.baseline_entry.file
         return self.path(render_method)
 
     def path(self, method: str) -> Path:

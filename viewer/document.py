@@ -149,7 +149,7 @@ def _open_bundle(b) -> Document:
     entries = b.entries
     hr = (b.hr_width, b.hr_height)
     specs = []
-    base = entries.get("jpeg") or entries.get("resvr") or next(iter(entries.values()))
+    base = b.baseline_entry
     specs.append(("bilinear", "bilinear", base))
     if "hyperthumbnail" in entries:
         specs.append(("hyperthumbnail", "hyperthumbnail", entries["hyperthumbnail"]))
