@@ -314,7 +314,8 @@ class MainWindow(QMainWindow):
             self.camera.set_initial(iv.get("yaw", 0.0), iv.get("pitch", 0.0), fh, fv)
         self.view.set_document(doc)
         self._rebuild_methods()
-        self.setWindowTitle(f"ResVR viewer — {doc.title}" if doc else "ResVR viewer")
+        # Qt appends " — ResVR viewer" (the application display name) itself
+        self.setWindowTitle(doc.title if doc else "ResVR viewer")
         for n in (doc.notes if doc else []):
             self.show_notice(n)
         self._update_view_label()

@@ -244,4 +244,5 @@ def test_drop_a_bundle_folder_opens_it(qtbot, win, bundle):
                       Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(win, drop)
     assert win.document is not None and win.document.source == folder
+    assert win.windowTitle() == win.document.title  # the platform adds the application name once
     assert win.view.pane_keys() == ["bilinear", "hyperthumbnail", "resvr", "reference"]
