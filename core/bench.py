@@ -514,7 +514,9 @@ def _weights_info(path):
     try:
         import torch
 
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        from .models.weights import safe_load
+
+        blob = safe_load(path)
         meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
         it = meta.get("iterations", blob.get("iter") if isinstance(blob, dict) else None)
         return {"path": str(path), "name": blob.get("name", Path(path).stem), "iterations": it}

@@ -471,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="CKPT")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     t.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (this session)")
+    t.add_argument("--max-hours", type=float, default=None,
+                   help="stop after this much wall-clock time (a resumable segment), saving latest.pt")
     t.set_defaults(func=_lazy)
 
     b = add("bench", help="speed and memory benchmark table")

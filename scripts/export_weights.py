@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resvr.core.models.pipelines import build_model, count_params  # noqa: E402
-from resvr.core.models.weights import export_weights  # noqa: E402
+from resvr.core.models.weights import export_weights, safe_load  # noqa: E402
 from resvr.core.train.data import load_split  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def export_run(run: Path, which: str, where):
     ``where(name)`` -> (weight file, log copy) for the run's config name.
     -> (weight file, checkpoint, run summary)."""
     ck = run / f"{which}.pt"
-    blob = torch.load(ck, map_location="cpu", weights_only=False)
+    blob = safe_load(ck)
     cfg = blob["cfg"]
     name = cfg.get("name", run.name)
     dst, log_dst = where(name)

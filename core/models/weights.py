@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import MethodUnavailable
+from ..errors import BadInput, MethodUnavailable
 from .pipelines import build_model
 
 FORMAT = "resvr-weights/1"
@@ -23,8 +23,26 @@ def default_weights_path(method: str) -> Path:
     return ASSETS / "weights" / DEFAULT_WEIGHTS[method]
 
 
+def safe_load(path) -> object:
+    """``torch.load`` of an untrusted file as data only (``weights_only=True``): a pickle that
+    names any callable other than torch's tensor/storage rebuilders and plain containers is
+    refused before anything runs. Raises :class:`BadInput` with one line on any failure."""
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise BadInput(f"{path}: refused: not a plain weights file (it asks to run code on load)") from None
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, MemoryError) as e:
+        raise BadInput(f"{path}: cannot read weights ({type(e).__name__})") from None
+
+
 def export_weights(checkpoint, out, name: str, version: str = "1", meta: dict | None = None) -> Path:
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = safe_load(checkpoint)
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()
           if ".eb_y." not in k and ".eb_c." not in k}
     out = Path(out)
@@ -42,9 +60,9 @@ def load_weights(method: str, path=None, device="cpu"):
     if not path.exists():
         raise MethodUnavailable(f"{method}: weights not found at {path}")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise MethodUnavailable(f"{method}: cannot read weights {path} ({type(e).__name__})") from None
+        blob = safe_load(path)
+    except BadInput as e:
+        raise MethodUnavailable(f"{method}: {e}") from None
     if isinstance(blob, dict) and "model" in blob and "cfg" in blob and "state_dict" not in blob:  # a training checkpoint
         blob = {"format": FORMAT, "name": path.stem, "version": "ckpt", "cfg": blob["cfg"]["model"],
                 "state_dict": blob["model"], "meta": {"iterations": blob.get("iter")}}

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..models.downsampler import bicubic_down
 from ..models.pipelines import build_model, count_params
 from .data import ERPPool, build_pool, crop_wrap, list_images, load_rgb, load_split, synth_cubemap_erp
+from ..models.weights import safe_load
 from .dps import collate, dps_sample
 
 
@@ -101,6 +102,37 @@ def validate(model, batches: list[dict], device, amp_dtype) -> dict:
     return {"val_psnr": 10 * math.log10(1.0 / max(mse, 1e-12)), "val_bpp": bpp / max(len(batches), 1)}
 
 
+def lr_schedule(tc: dict):
+    """Learning-rate factor of iteration i, planned for the whole campaign: linear warm-up, then
+    one cosine from ``schedule_start`` (0, or the iteration a continued run starts from) to
+    ``iters``, down to 5 % of the peak. Segments resume inside it; it never restarts."""
+    iters, warm, s0 = int(tc["iters"]), int(tc.get("warmup", 200)), int(tc.get("schedule_start", 0))
+    span = max(1, iters - s0)
+
+    def f(i: int) -> float:
+        j = max(0, i - s0)
+        return min(1.0, (j + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(j, span) / span)))
+    return f
+
+
+def _rng_state(state):
+    """random.Random state after a weights_only load (tuples may come back as lists)."""
+    v, internal, gauss = state
+    return (v, tuple(internal), gauss)
+
+
+def _out_of_time(t0: float, max_hours: float | None, world: int) -> bool:
+    """Has this segment used its wall-clock budget? Every rank takes rank 0's answer."""
+    if max_hours is None:
+        return False
+    flag = torch.tensor([float(time.time() - t0 > max_hours * 3600)])
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.broadcast(flag, 0)
+    return bool(flag.item())
+
+
 def _ddp():
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         import torch.distributed as dist
@@ -111,7 +143,7 @@ def _ddp():
 
 
 def train(cfg: dict, resume: str | None = None, device: str | None = None, max_iters: int | None = None,
-          root: Path | None = None, progress: bool = True) -> Path:
+          root: Path | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
     root = Path(root or ".")
     tc, mc = cfg["train"], cfg["model"]
     rank, world = _ddp()
@@ -127,14 +159,27 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     amp_dtype = (torch.bfloat16 if dev.type == "cpu" else torch.float16) if tc.get("amp", True) else None
 
     model = build_model(mc).to(dev)
-    eb_params = [p for n, p in model.named_parameters() if n.endswith("quantiles") and p.requires_grad]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles") and p.requires_grad]
-    opt = torch.optim.Adam(main_params, lr=tc.get("lr", 2e-4), betas=(0.9, 0.99))
+    # Staged ResVR (two-stage schedule): the codec starts from a trained rescaling stage
+    # (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up),
+    # then trains jointly at ``lr * codec_lr_mult``.
+    freeze_until = int(tc.get("codec_freeze_iters", 0)) if model.kind == "resvr" else 0
+    is_eb = lambda n: n.endswith("quantiles")  # noqa: E731
+    codec_names = {n for n, _ in model.named_parameters() if n.startswith("codec.")} if freeze_until else set()
+    eb_params = [p for n, p in model.named_parameters() if is_eb(n) and p.requires_grad]
+    main_params = [p for n, p in model.named_parameters() if not is_eb(n) and p.requires_grad]
+    groups = [{"params": [p for n, p in model.named_parameters()
+                          if not is_eb(n) and p.requires_grad and n not in codec_names]}]
+    if codec_names:
+        groups.append({"params": [p for n, p in model.named_parameters() if not is_eb(n) and n in codec_names],
+                       "lr": tc.get("lr", 2e-4) * float(tc.get("codec_lr_mult", 0.1))})
+    opt = torch.optim.Adam(groups, lr=tc.get("lr", 2e-4), betas=(0.9, 0.99))
     aux_opt = torch.optim.Adam(eb_params or [torch.zeros(1, requires_grad=True)], lr=tc.get("lr_aux", 1e-3))
     iters = int(tc["iters"])
-    warm = int(tc.get("warmup", 200))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, iters) / iters))))
+    lr_fn = lr_schedule(tc)
+    lambdas = [lr_fn] + ([lambda i: 0.0 if i < freeze_until else lr_fn(i) * min(1.0, (i + 1 - freeze_until) /
+                                                                                   int(tc.get("warmup", 200)))]
+                         if codec_names else [])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda" and amp_dtype == torch.float16)
 
     out_dir = root / tc.get("out", f"runs/{cfg.get('name', mc['type'])}")
@@ -142,7 +187,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     start, best = 0, -1.0
     init = mc.get("init_codec")
     if init and not resume:
-        sd = torch.load(root / init, map_location="cpu", weights_only=False)
+        sd = safe_load(root / init)
         sd = sd.get("model", sd.get("state_dict", sd))   # a training checkpoint or an exported weight file
         codec = {k[len("codec."):]: v.float() for k, v in sd.items() if k.startswith("codec.")}
         if not codec:
@@ -150,21 +195,35 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         missing = model.codec.load_state_dict(codec, strict=False)
         print(f"initialised the codec from {init} ({missing})")
     if resume:
-        ck = torch.load(resume, map_location="cpu", weights_only=False)
+        ck = safe_load(resume)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        aux_opt.load_state_dict(ck["aux_opt"])
-        sched.load_state_dict(ck["sched"])
+        if len(ck["opt"]["param_groups"]) == len(opt.param_groups):
+            opt.load_state_dict(ck["opt"])
+            aux_opt.load_state_dict(ck["aux_opt"])
+        else:
+            print(f"{resume}: optimiser has {len(ck['opt']['param_groups'])} parameter groups, this config "
+                  f"{len(opt.param_groups)}: optimiser state starts fresh")
         start, best = ck["iter"], ck.get("best", -1.0)
-        rng.setstate(ck["rng"]) if "rng" in ck else None
+        sched.last_epoch = start - 1   # the schedule is a function of the iteration: the config's, not the file's
+        sched.step()
+        rng.setstate(_rng_state(ck["rng"])) if "rng" in ck else None
         print(f"resumed from {resume} at iteration {start}")
         if start >= iters:
             print(f"{cfg.get('name', mc['type'])}: already at iteration {start} of train.iters={iters}, nothing to "
                   "train; to fine-tune further, raise train.iters in a copy of the config")
             return out_dir
+
+    def set_frozen(it):
+        frozen = it < freeze_until
+        if freeze_until and model.freeze_codec != frozen:
+            model.freeze_codec = frozen
+            model.codec.requires_grad_(not frozen)
+            model.train()
+            print(f"iteration {it}: codec {'frozen (VR warm-up)' if frozen else 'joint training'}")
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                      find_unused_parameters=bool(freeze_until))
         net.kind, net.codec = model.kind, model.codec
 
     pool = build_pool(cfg["data"], root, seed)
@@ -192,6 +251,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     qrange = tc.get("qscale_jitter", [1.0, 1.0])
     model.train()
     for it in bar:
+        set_frozen(it)
         if cfg["data"].get("refresh_every") and it % cfg["data"]["refresh_every"] == 0 and it > start:
             pool.refresh(1)
         batch = {k: v.to(dev) for k, v in make_batch(pool, tc, mc.get("shape", "ssr"), rng).items()}
@@ -208,7 +268,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         scaler.update()
         sched.step()
         aux = model.codec.aux_loss()
-        if eb_params:   # a frozen codec keeps its entropy model as it is
+        if eb_params and not getattr(model, "freeze_codec", False):   # a frozen codec keeps its entropy model as it is
             aux_opt.zero_grad(set_to_none=True)
             aux.backward()
             aux_opt.step()
@@ -217,7 +277,10 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         acc["aux"] = acc.get("aux", 0.0) + float(aux)
         acc["n"] = acc.get("n", 0) + 1
         done = it + 1
+        out_of_time = _out_of_time(t0, max_hours, world)
         if rank != 0:
+            if out_of_time:
+                break
             continue
         val = {}
         if vbatches and (done % tc.get("val_every", 500) == 0 or done == end):
@@ -225,7 +288,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
             if val["val_psnr"] > best:
                 best = val["val_psnr"]
                 save("best.pt", done)
-        if done % tc.get("log_every", 20) == 0 or val:
+        if done % tc.get("log_every", 20) == 0 or val or out_of_time:
             n = acc.pop("n")
             row = [done, round(time.time() - t0, 1), f"{sched.get_last_lr()[0]:.3g}"] + \
                   [f"{acc[k] / n:.5f}" for k in ("loss", "pix", "guide", "bpp", "aux")] + \
@@ -234,8 +297,12 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
             logf.flush()
             bar.set_postfix(loss=row[3], pix=row[4], bpp=row[6], val=row[8] or "-")
             acc = {}
-        if done % tc.get("ckpt_every", 250) == 0 or done == end:
+        if done % tc.get("ckpt_every", 250) == 0 or done == end or out_of_time:
             save("latest.pt", done)
+        if out_of_time:
+            print(f"segment time limit ({max_hours} h) reached at iteration {done}; resume with --resume "
+                  f"{out_dir / 'latest.pt'}")
+            break
     logf.close()
     return out_dir
 
@@ -250,6 +317,7 @@ def train_main(args) -> int:
     except yaml.YAMLError as e:
         raise BadInput(f"{args.config}: not valid YAML ({type(e).__name__})") from None
     device = None if args.device in (None, "auto") else args.device
-    out = train(cfg, resume=args.resume, device=device, max_iters=getattr(args, "max_iters", None))
+    out = train(cfg, resume=args.resume, device=device, max_iters=getattr(args, "max_iters", None),
+                max_hours=getattr(args, "max_hours", None))
     print(f"checkpoints in {out}")
     return 0
