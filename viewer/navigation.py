@@ -68,8 +68,9 @@ class Camera(QObject):
     settled = Signal()
     fullscreenRequested = Signal()
 
-    def __init__(self, yaw=0.0, pitch=0.0, fov_h=120.0, fov_v=90.0, parent=None):
+    def __init__(self, yaw=0.0, pitch=0.0, fov_h=120.0, fov_v=90.0, parent=None, clock=time.monotonic):
         super().__init__(parent)
+        self._clock = clock           # seconds; injectable so tests can drive drag velocity and inertia
         self.yaw, self.pitch = wrap_yaw(float(yaw)), clamp_pitch(float(pitch))
         self.fov_h, self.fov_v = float(fov_h), float(fov_v)
         self.fov_mode = "fixed"
@@ -158,14 +159,14 @@ class Camera(QObject):
         self.stop_inertia()
         self.dragging = True
         self._vel = (0.0, 0.0)
-        self._last_move_t = time.monotonic()
+        self._last_move_t = self._clock()
 
     def drag_by(self, dx_px: float, dy_px: float, pane_w: int, pane_h: int) -> None:
         """Grab-the-scene drag by (dx, dy) pixels in a pane of the given size."""
         v = self.view(max(1, pane_w), max(1, pane_h))
         dyaw = -dx_px * v.fov_h / max(1, pane_w)
         dpitch = dy_px * v.fov_v / max(1, pane_h)
-        now = time.monotonic()
+        now = self._clock()
         dt = max(1e-3, now - self._last_move_t)
         self._last_move_t = now
         a = 0.5  # smoothing of the release velocity
@@ -174,11 +175,11 @@ class Camera(QObject):
 
     def end_drag(self) -> None:
         self.dragging = False
-        idle = time.monotonic() - self._last_move_t
+        idle = self._clock() - self._last_move_t
         speed = math.hypot(*self._vel)
         if self.inertia_enabled and idle < 0.08 and speed > 4 * INERTIA_MIN_SPEED:
             self._vel = tuple(min(720.0, max(-720.0, c)) for c in self._vel)
-            self._inertia_t = time.monotonic()
+            self._inertia_t = self._clock()
             self._inertia.start()
         else:
             self._vel = (0.0, 0.0)
@@ -191,7 +192,7 @@ class Camera(QObject):
         self._vel = (0.0, 0.0)
 
     def _inertia_step(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         dt = min(0.1, now - self._inertia_t)
         self._inertia_t = now
         decay = math.exp(-dt / INERTIA_TAU)

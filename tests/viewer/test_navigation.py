@@ -1,0 +1,114 @@
+"""Drag inertia with a fake clock (viewer/navigation.py): a flick coasts about v * tau in the drag
+direction, the velocity decays, and ``settled`` follows once it has stopped.
+
+The camera's clock is injected; the inertia timer is Qt's own. Each inertia tick that moves the
+camera advances the fake clock by one fixed step, so the simulated motion does not depend on how
+fast this machine runs the timer (no timing is asserted)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from resvr.viewer.navigation import INERTIA_TAU, Camera
+
+PANE = (800, 600)
+FOV = (120.0, 90.0)
+
+
+class FakeClock:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _flick(cam, clock, dx, dy, moves=12, dt=0.01):
+    """Drag by (dx, dy) pixels every dt fake seconds; returns the documented drag rate in deg/s."""
+    cam.begin_drag()
+    for _ in range(moves):
+        clock.t += dt
+        cam.drag_by(dx, dy, *PANE)
+    # grab-the-scene: dragging right turns the camera left by dx * fov_h / width (module docstring)
+    return -dx * FOV[0] / PANE[0] / dt, dy * FOV[1] / PANE[1] / dt
+
+
+def _coast(qtbot, cam, clock, step=0.02, timeout_ms=4000):
+    """Release and let the real inertia timer run; returns (yaw path unwrapped, pitch path, settle count)."""
+    yaws, pitches, settled = [cam.yaw], [cam.pitch], []
+
+    def moved():
+        d = (cam.yaw - yaws[-1] + 180.0) % 360.0 - 180.0
+        yaws.append(yaws[-1] + d)
+        pitches.append(cam.pitch)
+        clock.t += step
+
+    cam.changed.connect(moved)
+    cam.settled.connect(lambda: settled.append(cam.moving))
+    cam.end_drag()
+    qtbot.waitUntil(lambda: bool(settled), timeout=timeout_ms)
+    return yaws, pitches, settled
+
+
+def test_flick_coasts_about_v_tau_then_settles(qtbot):
+    clock = FakeClock()
+    cam = Camera(fov_h=FOV[0], fov_v=FOV[1], clock=clock)
+    vy, vp = _flick(cam, clock, -10.0, 2.0)          # drag left and a little down: turn right, look up
+    assert vy == pytest.approx(150.0) and vp == pytest.approx(30.0)
+    start_yaw, start_pitch = cam.yaw, cam.pitch
+    assert start_yaw == pytest.approx(12 * 1.5) and start_pitch == pytest.approx(12 * 0.3)
+    yaws, pitches, settled = _coast(qtbot, cam, clock)
+    assert settled == [False]                        # once, and only after the motion has stopped
+    assert not cam.moving
+    coast_yaw = yaws[-1] - start_yaw
+    coast_pitch = pitches[-1] - start_pitch
+    # exponential decay with time constant tau: the coast is the integral of v e^(-t/tau) = v tau,
+    # less a few percent for the 20 ms steps and the stop below INERTIA_MIN_SPEED
+    speed = math.hypot(vy, vp)
+    assert 0.9 * speed * INERTIA_TAU < math.hypot(coast_yaw, coast_pitch) <= speed * INERTIA_TAU
+    assert coast_yaw > 0 and coast_pitch > 0
+    assert coast_pitch / coast_yaw == pytest.approx(vp / vy, rel=0.02)   # along the drag direction
+    # the motion slows down: each step is no longer than the one before
+    steps = [b - a for a, b in zip(yaws[1:], yaws[2:])]
+    assert len(steps) > 10 and all(s2 <= s1 + 1e-12 for s1, s2 in zip(steps, steps[1:]))
+    assert steps[0] > 10 * steps[-1]
+    # and it stays put after settling
+    qtbot.wait(60)
+    assert cam.yaw == pytest.approx(wrap(yaws[-1]))
+
+
+def wrap(a):
+    return (a + 180.0) % 360.0 - 180.0
+
+
+def test_release_after_a_pause_does_not_coast(qtbot):
+    clock = FakeClock()
+    cam = Camera(fov_h=FOV[0], fov_v=FOV[1], clock=clock)
+    _flick(cam, clock, -10.0, 0.0)
+    clock.t += 0.5                                   # the cursor rested before the button went up
+    yaw = cam.yaw
+    yaws, _, settled = _coast(qtbot, cam, clock)
+    assert settled == [False] and yaws == [yaw] and cam.yaw == yaw
+
+
+def test_inertia_disabled_and_a_new_drag_stop_the_coast(qtbot):
+    clock = FakeClock()
+    cam = Camera(fov_h=FOV[0], fov_v=FOV[1], clock=clock)
+    cam.inertia_enabled = False
+    _flick(cam, clock, 20.0, 0.0)
+    yaw = cam.yaw
+    assert yaw == pytest.approx(-12 * 3.0)
+    yaws, _, settled = _coast(qtbot, cam, clock)
+    assert yaws == [yaw] and settled == [False]
+    # with inertia on, grabbing the view again stops the coast at once
+    cam.inertia_enabled = True
+    _flick(cam, clock, 20.0, 0.0)
+    cam.end_drag()
+    assert cam.moving
+    qtbot.wait(50)
+    cam.begin_drag()
+    held = cam.yaw
+    qtbot.wait(80)
+    assert cam.yaw == held and cam.dragging
+    cam.end_drag()
