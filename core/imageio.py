@@ -3,18 +3,34 @@
 Loading (:func:`load_image`) always returns uint8 RGB (H, W, 3) and refuses anything it cannot
 use with :class:`~resvr.core.errors.BadInput`, whose one-line message starts with the path:
 
-* **Pixel limit.** ``MAX_PIXELS = 16384 * 8192 * 2`` (268,435,456 pixels, i.e. twice a 16K x 8K
-  panorama; 768 MiB as uint8 RGB). The size is read from the file header and checked *before*
-  any pixel is decoded, so a crafted header that claims a huge size costs nothing.
-  Pillow's own decompression-bomb limit (lower by default; it would refuse a 16384 x 8192
-  panorama) is bypassed only while reading the header; Pillow's global setting is left alone.
+* **Formats.** Only JPEG, PNG, TIFF, WebP and BMP (:data:`FORMATS`) are opened; Pillow is never
+  asked to try its other plugins (EPS would hand the file to Ghostscript).
+* **Sizes.** ``MAX_PIXELS = 16384 * 8192 * 2`` (268,435,456 pixels, i.e. twice a 16K x 8K
+  panorama; 768 MiB as uint8 RGB) for an HR image; ``MAX_LR_PIXELS = MAX_PIXELS / 16`` (the LR file
+  of such a panorama) for an LR file (a JPEG with the project's XMP, or ``lr=True``); at least
+  ``MIN_WIDTH`` x ``MIN_HEIGHT`` (32 x 16: the learned renderer reflects 12 LR rows across each
+  pole). The size is read from the file header and checked *before* any pixel is decoded, so a
+  crafted header that claims a huge size costs nothing. Pillow's own decompression-bomb limit
+  (lower by default; it would refuse a 16384 x 8192 panorama) is bypassed only while reading the
+  header; Pillow's global setting is left alone.
+* **Allocation sizes.** Before decoding, the file must be able to hold what its header claims: a
+  Huffman-coded JPEG spends at least one bit on every 8x8 block of its largest component (so a
+  79 KB file cannot claim 23000 x 11500), arithmetic-coded JPEGs are refused, and an image of over
+  ``4 Mpx`` whose RGB pixels would be more than ``MAX_EXPANSION`` times the file is refused (no
+  photograph comes near; a flat PNG reaches about 3,000). Running out of memory while decoding is a
+  BadInput too.
 * **Modes.** EXIF orientation is applied (``ImageOps.exif_transpose``). Grayscale, palette
-  (with or without transparency), RGBA/LA (alpha dropped, no compositing), CMYK and YCbCr become
-  RGB. 16-bit images (PNG ``I;16``/``I;16B``/``I``) are scaled with ``round(v * 255 / 65535)``;
-  Pillow already reduces 48/64-bit RGB(A) PNGs to 8 bits per channel on open.
+  (with or without transparency), RGBA/LA (alpha dropped, no compositing) and YCbCr become RGB;
+  CMYK is converted with a :class:`ConversionWarning` (and refused for an LR file, which must be a
+  YCbCr JPEG). 16-bit images (PNG ``I;16``/``I;16B``/``I``) are scaled with
+  ``round(v * 255 / 65535)``; Pillow already reduces 48/64-bit RGB(A) PNGs to 8 bits per channel on
+  open.
 * **Corrupt files.** ``ImageFile.LOAD_TRUNCATED_IMAGES`` is forced off while loading and the
   image is fully decoded (``load()``) inside the error handler, so a truncated JPEG/PNG is refused
-  instead of being padded with grey.
+  instead of being padded with grey. A JPEG of up to ``MAX_LR_PIXELS`` (every LR file) is also
+  decoded strictly: libjpeg's warnings (a scan cut short, bad Huffman codes, extraneous bytes),
+  which it would otherwise answer with grey blocks, refuse the file
+  (:func:`~resvr.core.jpeg.container.jpeg_entropy_problem`).
 * **Non-2:1 images are accepted with a warning** (:class:`AspectWarning`, through
   :mod:`warnings`) that names the ratio. The viewer still maps the whole image onto the full
   sphere as an equirectangular projection, so such an image looks stretched; refusing it would
@@ -39,7 +55,12 @@ from .errors import BadInput
 
 __all__ = [
     "MAX_PIXELS",
+    "MAX_LR_PIXELS",
+    "MIN_WIDTH",
+    "MIN_HEIGHT",
+    "FORMATS",
     "AspectWarning",
+    "ConversionWarning",
     "image_size",
     "load_image",
     "save_png",
@@ -50,6 +71,15 @@ __all__ = [
 
 #: Largest image accepted, in pixels (width * height): twice a 16384 x 8192 panorama.
 MAX_PIXELS = 16384 * 8192 * 2
+#: Largest LR file accepted: the LR file of a MAX_PIXELS panorama at 4x (16.8 Mpx).
+MAX_LR_PIXELS = MAX_PIXELS // 16
+#: Smallest image accepted (the learned renderer reflects 12 LR rows across each pole).
+MIN_WIDTH, MIN_HEIGHT = 32, 16
+#: The only formats opened (Pillow format names).
+FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP")
+#: Above 4 Mpx, refuse a file whose RGB pixels would be more than this many times its size.
+MAX_EXPANSION = 5000
+_EXPANSION_FROM = 1 << 22
 
 # Pillow's own decompression-bomb check (default ~89.5 Mpx, below a 16K panorama) is switched off
 # while *opening* the header (under a lock); our check on the header size, before load(), applies.
@@ -58,6 +88,10 @@ _OPEN_LOCK = threading.Lock()
 
 class AspectWarning(UserWarning):
     """The image is not 2:1; it is still shown as a full equirectangular sphere."""
+
+
+class ConversionWarning(UserWarning):
+    """The image's colours were converted to RGB with a generic formula (CMYK)."""
 
 
 _ORIENT_SWAPS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -76,13 +110,14 @@ def _open(path: Path) -> Image.Image:
             saved = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
             try:
-                return Image.open(path)
+                return Image.open(path, formats=FORMATS)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
     except Image.DecompressionBombError:
         raise BadInput(f"{path}: image is larger than the limit of {MAX_PIXELS} pixels") from None
     except Image.UnidentifiedImageError:
-        raise BadInput(f"{path}: not an image file (format not recognised)") from None
+        raise BadInput(f"{path}: not an image file of an accepted format "
+                       f"({', '.join(f.replace('WEBP', 'WebP') for f in FORMATS)})") from None
     except Exception as e:  # noqa: BLE001 - any decoder error is bad input
         raise BadInput(f"{path}: cannot read image header ({_one_line(e)})") from None
 
@@ -93,6 +128,8 @@ def _one_line(e: BaseException) -> str:
 
 def _oriented_size(im: Image.Image) -> tuple[int, int]:
     w, h = im.size
+    if im.format == "PNG" and "exif" not in im.info:
+        return w, h  # Pillow would decode the whole PNG to look for an eXIf chunk after the pixels
     try:
         orientation = im.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block just means "no orientation"
@@ -100,11 +137,53 @@ def _oriented_size(im: Image.Image) -> tuple[int, int]:
     return (h, w) if orientation in _ORIENT_SWAPS else (w, h)
 
 
-def _check_size(path: Path, w: int, h: int, max_pixels: int) -> None:
+def _check_size(path: Path, w: int, h: int, max_pixels: int, what: str = "image") -> None:
     if w <= 0 or h <= 0:
         raise BadInput(f"{path}: zero-size image ({w}x{h})")
     if w * h > max_pixels:
-        raise BadInput(f"{path}: image of {w}x{h} = {w * h} pixels is above the limit of {max_pixels} pixels")
+        raise BadInput(f"{path}: {what} of {w}x{h} = {w * h} pixels is above the limit of {max_pixels} pixels")
+    if w < MIN_WIDTH or h < MIN_HEIGHT:
+        raise BadInput(f"{path}: image of {w}x{h} is below the minimum size of {MIN_WIDTH}x{MIN_HEIGHT}")
+
+
+def _jpeg_header(path: Path) -> dict | None:
+    """The frame header of a JPEG file (None when it cannot be parsed; Pillow then has its say)."""
+    from .jpeg.container import jpeg_frame
+
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    try:
+        return jpeg_frame(head)
+    except ValueError:
+        return None
+
+
+def _check_allocation(path: Path, im: Image.Image, w: int, h: int, nbytes: int) -> None:
+    """Refuse a file that cannot hold the pixels its header claims, before any buffer is made."""
+    if im.format == "JPEG":
+        frame = _jpeg_header(path)
+        if frame is not None and frame["sof"] not in (0xC0, 0xC1, 0xC2, 0xC3):
+            raise BadInput(f"{path}: unsupported JPEG coding (SOF marker 0x{frame['sof']:02X}); "
+                           "baseline, progressive and lossless Huffman JPEGs are accepted")
+        blocks = -(-w // 8) * -(-h // 8)  # one bit per block of the full-resolution component at least
+        if nbytes * 8 < blocks:
+            raise BadInput(f"{path}: a {nbytes}-byte JPEG cannot hold the {w}x{h} image its header "
+                           "claims (corrupt or crafted file)")
+    if w * h > _EXPANSION_FROM and w * h * 3 > MAX_EXPANSION * nbytes:
+        raise BadInput(f"{path}: a {nbytes}-byte file claims {w}x{h} pixels, more than {MAX_EXPANSION} "
+                       "times its size as RGB (corrupt or crafted file)")
+
+
+def _is_lr_file(path: Path, im: Image.Image) -> bool:
+    """An LR file written by this project: a JPEG with the project's XMP (resvr:Method)."""
+    if im.format != "JPEG":
+        return False
+    from .jpeg.container import read_xmp
+
+    try:
+        return "Method" in read_xmp(path).get("resvr", {})
+    except BadInput:
+        return False
 
 
 def image_size(path) -> tuple[int, int]:
@@ -136,18 +215,40 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
-def load_image(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(path, max_pixels: int = MAX_PIXELS, lr: bool | None = None) -> np.ndarray:
     """Load an image file as uint8 RGB (H, W, 3); see the module docstring for the policy.
 
-    Raises BadInput (message starts with the path) for a missing file, a non-image, a truncated or
-    corrupt file, a zero-size image, or one above ``max_pixels`` (checked before decoding).
+    ``lr``: True for an LR file (``MAX_LR_PIXELS``, a YCbCr JPEG, decoded strictly), False for an HR
+    image, None to decide from the file (a JPEG with the project's XMP is an LR file).
+    Raises BadInput (message starts with the path) for a missing file, a format outside
+    :data:`FORMATS`, a truncated or corrupt file, an image under the minimum size or above the
+    limit, or a file too small for the size it claims (all checked before decoding).
     Warns with :class:`AspectWarning` when the image is not 2:1.
     """
     path = Path(path)
     src = im = _open(path)
     try:
         w, h = im.size
-        _check_size(path, w, h, max_pixels)
+        ow, oh = _oriented_size(im)
+        if lr is None:
+            lr = _is_lr_file(path, im)
+        if lr:
+            if im.format != "JPEG":
+                raise BadInput(f"{path}: an LR panorama file must be a JPEG, not {im.format}")
+            if im.mode != "RGB":
+                raise BadInput(f"{path}: an LR panorama file must be a YCbCr JPEG, not {im.mode}")
+        _check_size(path, ow, oh, min(max_pixels, MAX_LR_PIXELS) if lr else max_pixels,
+                    "LR file" if lr else "image")
+        _check_allocation(path, im, w, h, path.stat().st_size)
+        if im.format == "JPEG" and w * h <= MAX_LR_PIXELS:
+            from .jpeg.container import jpeg_entropy_problem
+
+            problem = jpeg_entropy_problem(path)
+            if problem is not None:
+                raise BadInput(f"{path}: corrupt JPEG ({problem})")
+        if im.mode == "CMYK":
+            warnings.warn(f"{path}: CMYK image converted to RGB without a colour profile; colours may be off",
+                          ConversionWarning, stacklevel=2)
         saved = ImageFile.LOAD_TRUNCATED_IMAGES
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
@@ -200,7 +301,7 @@ def atomic_output(path, overwrite: bool = False):
     if path.is_dir():
         raise BadInput(f"{path}: is a folder; expected an output file name")
     if path.exists() and not overwrite:
-        raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it")
+        raise BadInput(f"{path}: output exists; pass --overwrite to replace it")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise BadInput(f"{path}: output folder {parent} does not exist")
@@ -216,10 +317,10 @@ def atomic_output(path, overwrite: bool = False):
             try:
                 os.link(tmp, path)  # fails if path appeared meanwhile
             except FileExistsError:
-                raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it") from None
+                raise BadInput(f"{path}: output exists; pass --overwrite to replace it") from None
             except OSError:  # no hard links here (some file systems): best effort
                 if path.exists():
-                    raise BadInput(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it") from None
+                    raise BadInput(f"{path}: output exists; pass --overwrite to replace it") from None
                 os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from resvr.core.errors import BadInput
-from resvr.core.imageio import (MAX_PIXELS, AspectWarning, image_size, load_image, save_png)
+from resvr.core.imageio import (MAX_LR_PIXELS, MAX_PIXELS, MIN_HEIGHT, MIN_WIDTH, AspectWarning, ConversionWarning,
+                                image_size, load_image, save_png)
 
 
-def _rgb(h=8, w=16, seed=0):
+def _rgb(h=16, w=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
@@ -30,7 +31,7 @@ def test_rgb_png_roundtrip(tmp_path):
     a = _rgb()
     Image.fromarray(a).save(tmp_path / "a.png")
     b = load_image(tmp_path / "a.png")
-    assert b.dtype == np.uint8 and b.shape == (8, 16, 3)
+    assert b.dtype == np.uint8 and b.shape == (16, 32, 3)
     assert np.array_equal(a, b)
 
 
@@ -39,9 +40,9 @@ def test_grayscale_palette_rgba_cmyk(tmp_path):
     g = np.asarray(Image.fromarray(a).convert("L"))
     Image.fromarray(g).save(tmp_path / "g.png")
     out = load_image(tmp_path / "g.png")
-    assert out.shape == (8, 16, 3) and np.array_equal(out[..., 0], g) and np.array_equal(out[..., 2], g)
+    assert out.shape == (16, 32, 3) and np.array_equal(out[..., 0], g) and np.array_equal(out[..., 2], g)
 
-    rgba = np.dstack([a, np.full((8, 16), 7, np.uint8)])
+    rgba = np.dstack([a, np.full((16, 32), 7, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     assert np.array_equal(load_image(tmp_path / "rgba.png"), a)  # alpha dropped, colours untouched
 
@@ -51,45 +52,46 @@ def test_grayscale_palette_rgba_cmyk(tmp_path):
 
     pal.info["transparency"] = 0
     pal.save(tmp_path / "pt.png", transparency=0)
-    assert load_image(tmp_path / "pt.png").shape == (8, 16, 3)
+    assert load_image(tmp_path / "pt.png").shape == (16, 32, 3)
 
     Image.fromarray(a).convert("CMYK").save(tmp_path / "c.jpg", quality=95)
-    c = load_image(tmp_path / "c.jpg")
-    assert c.shape == (8, 16, 3)
+    with pytest.warns(ConversionWarning, match="CMYK"):
+        c = load_image(tmp_path / "c.jpg")
+    assert c.shape == (16, 32, 3)
     assert np.abs(c.astype(int) - a.astype(int)).mean() < 20  # lossy CMYK round trip, but right colours
 
 
 def test_16bit_png_scaled(tmp_path):
-    v = np.array([[0, 257, 32768, 65535] * 4] * 8, dtype=np.uint16)
+    v = np.array([[0, 257, 32768, 65535] * 8] * 16, dtype=np.uint16)
     Image.fromarray(v).save(tmp_path / "g16.png")  # 16-bit grayscale PNG
     with Image.open(tmp_path / "g16.png") as im:
         assert im.mode.startswith("I")
     out = load_image(tmp_path / "g16.png")
     want = np.round(v.astype(np.float64) * 255 / 65535).astype(np.uint8)
-    assert out.shape == (8, 16, 3)
+    assert out.shape == (16, 32, 3)
     assert np.array_equal(out[..., 1], want)
     assert list(out[0, :4, 0]) == [0, 1, 128, 255]
 
 
 def test_exif_orientation(tmp_path):
-    a = _rgb(8, 16)
+    a = _rgb(32, 64)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 CW to display
     Image.fromarray(a).save(tmp_path / "o.jpg", exif=exif, quality=100, subsampling=0)
-    assert image_size(tmp_path / "o.jpg") == (8, 16)
+    assert image_size(tmp_path / "o.jpg") == (32, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AspectWarning)
         out = load_image(tmp_path / "o.jpg")
-    assert out.shape == (16, 8, 3)
+    assert out.shape == (64, 32, 3)
     ref = np.asarray(Image.open(tmp_path / "o.jpg").convert("RGB"))
     assert np.array_equal(out, np.rot90(ref, k=-1))
 
 
 def test_non_2to1_warns(tmp_path):
-    Image.fromarray(_rgb(10, 16)).save(tmp_path / "x.png")
+    Image.fromarray(_rgb(20, 32)).save(tmp_path / "x.png")
     with pytest.warns(AspectWarning, match="1.600"):
         load_image(tmp_path / "x.png")
-    Image.fromarray(_rgb(8, 16)).save(tmp_path / "y.png")
+    Image.fromarray(_rgb(16, 32)).save(tmp_path / "y.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error", AspectWarning)
         load_image(tmp_path / "y.png")  # 2:1: no warning
@@ -177,3 +179,135 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     m = os.umask(0)
     os.umask(m)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~m
+
+
+# ----------------------------------------------------------------------------- untrusted input (issue 12)
+def _jpeg_bytes(a, **kw):
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _patch_sof(data: bytes, w: int, h: int, marker: int | None = None) -> bytes:
+    """The same stream with the frame header claiming w x h (and another SOF marker if asked)."""
+    i = data.index(b"\xff\xc0")
+    out = bytearray(data)
+    out[i + 5:i + 7] = h.to_bytes(2, "big")
+    out[i + 7:i + 9] = w.to_bytes(2, "big")
+    if marker is not None:
+        out[i + 1] = marker
+    return bytes(out)
+
+
+def test_only_allowed_formats_are_opened(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    eps = tmp_path / "x.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 32\n0 0 moveto showpage\n%%EOF\n")
+    touched = []
+    monkeypatch.setattr(EpsImagePlugin, "_accept", lambda *a: touched.append(1) or True)
+    with pytest.raises(BadInput, match="accepted format.*JPEG, PNG, TIFF, WebP, BMP"):
+        load_image(eps)
+    assert not touched  # Pillow's EPS plugin (Ghostscript) is never even asked
+    Image.fromarray(_rgb()).save(tmp_path / "x.gif")
+    with pytest.raises(BadInput, match="accepted format"):
+        load_image(tmp_path / "x.gif")
+    for fmt in ("tiff", "webp", "bmp"):
+        Image.fromarray(_rgb()).save(tmp_path / f"ok.{fmt}", **({"lossless": True} if fmt == "webp" else {}))
+        assert np.array_equal(load_image(tmp_path / f"ok.{fmt}"), _rgb())
+
+
+@pytest.mark.parametrize("w,h", [(1, 1), (3, 1), (16, 8), (31, 16), (16000, 8)])
+def test_minimum_size(tmp_path, w, h):
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / "s.png")
+    with pytest.raises(BadInput, match=f"{w}x{h} is below the minimum size of {MIN_WIDTH}x{MIN_HEIGHT}"):
+        load_image(tmp_path / "s.png")
+    Image.fromarray(np.zeros((MIN_HEIGHT, MIN_WIDTH, 3), np.uint8)).save(tmp_path / "m.png")
+    assert load_image(tmp_path / "m.png").shape == (MIN_HEIGHT, MIN_WIDTH, 3)
+
+
+def test_small_jpeg_claiming_huge_size_refused_before_decoding(tmp_path, monkeypatch):
+    data = _jpeg_bytes(np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8), quality=90)
+    p = tmp_path / "claims.jpg"
+    p.write_bytes(_patch_sof(data, 23000, 11500))
+    assert image_size(p) == (23000, 11500) and p.stat().st_size < 23000 * 11500 / 64 / 8
+    called = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: called.append(1))
+    with pytest.raises(BadInput, match="cannot hold the 23000x11500 image"):
+        load_image(p)
+    assert not called
+
+
+def test_file_far_too_small_for_its_pixels_refused(tmp_path):
+    png_header_only(tmp_path / "flat.png", 4096, 2048)  # 25 MB of RGB claimed by a few hundred bytes
+    with pytest.raises(BadInput, match="times its size"):
+        load_image(tmp_path / "flat.png")
+
+
+def test_arithmetic_coded_jpeg_refused(tmp_path):
+    data = _jpeg_bytes(_rgb(32, 64), quality=90)
+    (tmp_path / "a.jpg").write_bytes(_patch_sof(data, 64, 32, marker=0xC9))
+    with pytest.raises(BadInput, match="unsupported JPEG coding"):
+        load_image(tmp_path / "a.jpg")
+
+
+@pytest.mark.parametrize("how", ["cut_with_eoi", "flipped", "no_eoi"])
+def test_corrupt_jpeg_scan_is_an_error(tmp_path, how):
+    a = np.random.default_rng(3).integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    data = _jpeg_bytes(a, quality=90)
+    sos = data.index(b"\xff\xda")
+    mid = (sos + len(data)) // 2
+    if how == "cut_with_eoi":
+        bad = data[:mid] + b"\xff\xd9"
+    elif how == "flipped":
+        bad = bytearray(data)
+        for k in range(0, 40, 4):
+            bad[mid + k] ^= 0x5A
+        bad = bytes(bad).replace(b"\xff\x00\xff", b"\xff\x00\x00")
+    else:
+        bad = data[:mid]
+    p = tmp_path / f"{how}.jpg"
+    p.write_bytes(bad)
+    with Image.open(p) as im:  # what the lenient decoder would show: a picture, no error
+        if how == "cut_with_eoi":
+            im.load()
+    with pytest.raises(BadInput, match="corrupt JPEG|cannot decode") as ei:
+        load_image(p)
+    assert "\n" not in str(ei.value)
+    (tmp_path / "ok.jpg").write_bytes(data)
+    assert load_image(tmp_path / "ok.jpg").shape == (64, 128, 3)
+
+
+def test_lr_file_limits(tmp_path):
+    from resvr.core.jpeg.container import encode_jpeg_pixels
+
+    xmp = dict(width=64, height=32, method="jpeg", scale=4, hr_width=256, hr_height=128)
+    data = encode_jpeg_pixels(_rgb(32, 64), 90, xmp)
+    (tmp_path / "lr.jpg").write_bytes(data)
+    assert load_image(tmp_path / "lr.jpg").shape == (32, 64, 3)
+    # 6000 x 3000 is a fine HR size but above the LR limit; refused on the header
+    big = _patch_sof(data, 6000, 3000)
+    (tmp_path / "big_lr.jpg").write_bytes(big)
+    assert 6000 * 3000 > MAX_LR_PIXELS and MAX_LR_PIXELS * 16 == MAX_PIXELS
+    with pytest.raises(BadInput, match="LR file of 6000x3000.*above the limit"):
+        load_image(tmp_path / "big_lr.jpg")
+    (tmp_path / "plain.jpg").write_bytes(_jpeg_bytes(_rgb(32, 64)))
+    with pytest.raises(BadInput, match="LR file"):
+        load_image(tmp_path / "plain.jpg", max_pixels=64 * 16, lr=True)
+    Image.fromarray(_rgb(32, 64)).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    with pytest.raises(BadInput, match="YCbCr JPEG, not CMYK"):
+        load_image(tmp_path / "cmyk.jpg", lr=True)
+    Image.fromarray(_rgb(32, 64)).save(tmp_path / "lr.png")
+    with pytest.raises(BadInput, match="must be a JPEG"):
+        load_image(tmp_path / "lr.png", lr=True)
+
+
+def test_out_of_memory_while_decoding_is_bad_input(tmp_path, monkeypatch):
+    Image.fromarray(_rgb()).save(tmp_path / "x.png")
+
+    def boom(self):
+        raise MemoryError
+
+    monkeypatch.setattr(Image.Image, "load", boom)
+    with pytest.raises(BadInput, match="not enough memory to decode a 32x16 image"):
+        load_image(tmp_path / "x.png")

@@ -14,9 +14,12 @@ an existing file unless ``overwrite=True``.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,8 @@ __all__ = [
     "read_xmp",
     "build_xmp",
     "parse_xmp",
+    "jpeg_frame",
+    "jpeg_entropy_problem",
 ]
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
@@ -83,6 +88,86 @@ def _segments(data: bytes):
             raise ValueError("truncated JPEG header")
         yield marker, start, end
         pos = end
+
+
+#: SOF markers of Huffman-coded frames: baseline, extended, progressive, lossless. The arithmetic-coded
+#: ones (0xC9..0xCB, 0xCD..0xCF) can code a flat image in far under a bit per block, so no size bound
+#: holds for them, and no camera writes them: they are refused.
+_SOF_HUFFMAN = {0xC0, 0xC1, 0xC2, 0xC3}
+_SOF_OTHER = {0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_frame(data: bytes) -> dict:
+    """The frame header of a JPEG stream: ``{"sof": marker, "width", "height", "components"}``
+    (header segments only; ValueError for a stream without a usable frame header)."""
+    for marker, start, end in _segments(data):
+        if marker in _SOF_HUFFMAN or marker in _SOF_OTHER:
+            seg = data[start + 4:end]
+            if len(seg) < 6:
+                raise ValueError("truncated JPEG frame header")
+            return {"sof": marker, "height": int.from_bytes(seg[1:3], "big"),
+                    "width": int.from_bytes(seg[3:5], "big"), "components": seg[5]}
+    raise ValueError("no JPEG frame header before the scan")
+
+
+@contextlib.contextmanager
+def _jpeglib_tmp():
+    """jpeglib writes its own ``NamedTemporaryFile(delete=False)`` files and leaves them behind when
+    a call fails (a 0-byte file in /tmp per failed encode): run it with a private temp folder that
+    is removed afterwards, whatever happens."""
+    with _TMP_LOCK, tempfile.TemporaryDirectory(prefix="resvr-jpeglib-") as d:
+        saved = tempfile.tempdir
+        tempfile.tempdir = d
+        try:
+            yield Path(d)
+        finally:
+            tempfile.tempdir = saved
+
+
+_TMP_LOCK = threading.RLock()
+_LIBJPEG_WARNING = re.compile(r"JPEG|Premature|Corrupt|Huffman|marker|SOS|progression|scanlines", re.I)
+
+
+def jpeg_entropy_problem(path) -> str | None:
+    """Decode the entropy-coded data of a JPEG file (coefficients only, no IDCT) and return libjpeg's
+    first warning, or None when the stream is clean.
+
+    libjpeg treats a scan that is cut short (a marker or the end of the file mid-scan), bad Huffman
+    codes and extraneous bytes as *warnings*: it fills the rest with grey and goes on, and neither
+    Pillow nor jpeglib reports them except by printing to the C stderr. So the C-level stderr (fd 2)
+    is captured while jpeglib reads the coefficients; text that is not a libjpeg warning is passed on.
+    """
+    import sys
+
+    import jpeglib
+
+    path = Path(path)
+    with _jpeglib_tmp() as d, open(d / "stderr", "w+b") as cap:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        err = None
+        try:
+            os.dup2(cap.fileno(), 2)
+            try:
+                jpeglib.read_dct(str(path)).load()
+            except Exception as e:  # noqa: BLE001 - libjpeg's fatal errors come back as IOError etc.
+                err = e
+            finally:
+                os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+        cap.seek(0)
+        text = cap.read().decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    bad = [ln for ln in lines if _LIBJPEG_WARNING.search(ln)]
+    other = [ln for ln in lines if ln not in bad]
+    if other:
+        print("\n".join(other), file=sys.stderr)
+    if bad:
+        return bad[0]
+    if err is not None:
+        return " ".join(str(err).split()) or type(err).__name__
+    return None
 
 
 def insert_xmp(data: bytes, packet: bytes) -> bytes:
@@ -155,16 +240,13 @@ def write_jpeg_dct(path, Y, Cb, Cr, qt, xmp=None, overwrite: bool = False) -> Pa
     (Y, Cb, Cr), qt = _check_dct(Y, Cb, Cr, qt)
     packet = _xmp_bytes(xmp)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=".jpg")
-    os.close(fd)
-    try:
+    with _jpeglib_tmp() as d:  # jpeglib's own temp files go there too, and all are removed
+        tmp = d / "out.jpg"
         im = jpeglib.from_dct(Y, Cb, Cr, qt=qt)
         im.quant_tbl_no = np.array([0, 1, 1])
         im.samp_factor = np.array([[1, 1], [1, 1], [1, 1]])
-        im.write_dct(tmp, flags=["+OPTIMIZE_CODING"])
-        data = Path(tmp).read_bytes()
-    finally:
-        os.unlink(tmp)
+        im.write_dct(str(tmp), flags=["+OPTIMIZE_CODING"])
+        data = tmp.read_bytes()
     if packet is not None:
         data = insert_xmp(data, packet)
     return write_bytes_atomic(path, data, overwrite)
@@ -190,10 +272,13 @@ def read_jpeg_dct(path):
     path = Path(path)
     _require_jpeg(path)
     try:
-        im = jpeglib.read_dct(str(path))
-        Y, Cb, Cr, qt = im.Y, im.Cb, im.Cr, im.qt
+        with _jpeglib_tmp():
+            im = jpeglib.read_dct(str(path))
+            Y, Cb, Cr, K, qt = im.Y, im.Cb, im.Cr, im.K, im.qt
     except Exception as e:  # noqa: BLE001
-        raise BadInput(f"{path}: cannot read JPEG coefficients ({e})") from None
+        raise BadInput(f"{path}: cannot read JPEG coefficients ({' '.join(str(e).split())})") from None
+    if K is not None:
+        raise BadInput(f"{path}: CMYK JPEG; a YCbCr file was expected")
     if Cb is None or Cr is None:
         raise BadInput(f"{path}: grayscale JPEG; a YCbCr file was expected")
     return (np.asarray(Y, dtype=np.int16), np.asarray(Cb, dtype=np.int16), np.asarray(Cr, dtype=np.int16),
