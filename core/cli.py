@@ -399,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--threads", type=int, default=None, dest="threads" + sfx,
                        help="torch CPU threads (default: $RESVR_THREADS, else torch's default)")
         c.add_argument("-q", "--quiet", action="store_true", dest="quiet" + sfx, help="print nothing on success")
+        c.add_argument("--debug", action="store_true", dest="debug" + sfx,
+                       help="on an error, show the Python traceback as well as the one-line message")
         return c
 
     p = argparse.ArgumentParser(prog=PROG, parents=[common(True)],
@@ -517,7 +519,54 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(max(1, n))
 
 
+def _error_line(e: BaseException) -> str:
+    """One line for any exception that reaches :func:`main` (the message of our own errors; the
+    OS's words for OSError; a short description of anything else)."""
+    import errno
+
+    text = " ".join(str(e).split())
+    if isinstance(e, (BadInput, MethodUnavailable, UsageError)):
+        return text
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in text):
+        return "out of memory" + (f" ({text[:200]})" if text else "")
+    if isinstance(e, OSError):
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        what = e.strerror or text or type(e).__name__
+        if e.errno == errno.ENOSPC:
+            what = "no space left on device"
+        return f"{where}: {what}" if where else what
+    if isinstance(e, RecursionError):
+        return "input nested too deeply"
+    if isinstance(e, (ValueError, FileExistsError)):
+        return text or type(e).__name__
+    return f"unexpected {type(e).__name__}" + (f": {text[:300]}" if text else "") + " (run with --debug for details)"
+
+
+def _check_input_first(args) -> None:
+    """Weights take seconds and a gigabyte to load: for the commands that load them, check the input
+    image (header, limits, a strict pass over a JPEG) first. A learned render reads an LR file, so
+    the LR pixel limit applies (and HyperThumbnail's must be a YCbCr JPEG). Missing inputs and folders are left to the command's own messages."""
+    from .imageio import MAX_LR_PIXELS, check_image
+
+    src = Path(args.input)
+    if args.command == "render" and args.method in ("resvr", "hyperthumbnail") and src.exists():
+        from .bundle import is_bundle, load_bundle
+
+        if is_bundle(src):
+            src = load_bundle(src).source_for(args.method)
+        if src.is_file():  # HyperThumbnail decodes its own files: a YCbCr JPEG
+            check_image(src, max_pixels=MAX_LR_PIXELS, lr=True if args.method == "hyperthumbnail" else None)
+    elif args.command == "encode" and args.method in ("resvr", "hyperthumbnail", "all") and src.is_file():
+        check_image(src)
+
+
 def main(argv=None) -> int:
+    """Run one command. The error policy is here, for every command: an exception becomes exactly
+    one line ``resvr: error: ...`` on stderr and exit 1 (a usage error exits 2, Ctrl-C 130);
+    ``--debug`` prints the traceback first. Outputs are written atomically by the commands, so a
+    failure leaves no partial file."""
+    import traceback
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -526,23 +575,22 @@ def main(argv=None) -> int:
     # the common options may come before or after the command
     args.threads = args.threads if args.threads is not None else args.threads_top
     args.quiet = args.quiet or args.quiet_top
+    args.debug = args.debug or args.debug_top
     old_show = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
         _set_threads(args.threads)
+        if args.command in ("render", "encode"):
+            _check_input_first(args)
         return int(args.func(args) or 0)
-    except UsageError as e:
-        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except (BadInput, MethodUnavailable, ValueError, FileExistsError) as e:
-        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(f"{PROG}: error: out of memory", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the one place where every error becomes one line
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: {_error_line(e)}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
     finally:
         warnings.showwarning = old_show
 
