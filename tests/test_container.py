@@ -178,3 +178,22 @@ def test_invalid_coefficients_rejected(tmp_path):
     with pytest.raises(ValueError, match="AC"):
         write_jpeg_dct(tmp_path / "a.jpg", big, Cb, Cr, qt)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key,value", [("InitialViewHeadingDegrees", "nan"), ("InitialViewHeadingDegrees", "inf"),
+                                       ("PoseHeadingDegrees", "1e308"), ("InitialViewPitchDegrees", "91"),
+                                       ("HRWidth", "-5"), ("HRWidth", "abc"), ("Scale", "0"), ("QScale", "-inf")])
+def test_xmp_numbers_must_be_finite_and_in_range(key, value):
+    from resvr.core.jpeg.xmp import NS_GPANO, NS_RESVR
+
+    good = build_xmp(64, 32, "jpeg", 4, 256, 128, heading=30.0).decode()
+    assert parse_xmp(good)["GPano"]["InitialViewHeadingDegrees"] == 30.0
+    ns = "GPano" if key.endswith("Degrees") else "resvr"
+    uri = NS_GPANO if ns == "GPano" else NS_RESVR
+    bad = good.replace("<rdf:Description ", f'<rdf:Description xmlns:q="{uri}" q:{key}="{value}" ')
+    if f'{ns}:{key}="' in good:  # replace the existing attribute instead of adding a second one
+        import re
+        bad = re.sub(f'{ns}:{key}="[^"]*"', f'{ns}:{key}="{value}"', good)
+    with pytest.raises(ValueError, match=f"{key} must be a number") as ei:
+        parse_xmp(bad)
+    assert "\n" not in str(ei.value)

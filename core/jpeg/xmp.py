@@ -8,6 +8,7 @@ attributes of ``rdf:Description`` and as child elements are both understood.
 """
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 __all__ = ["NS_GPANO", "NS_RESVR", "NS_RDF", "NS_X", "XMP_APP1_HEADER", "build_xmp", "parse_xmp"]
@@ -92,25 +93,41 @@ def build_xmp(width: int, height: int, method: str, scale: float, hr_width: int,
     return packet.encode("utf-8")
 
 
+#: Accepted range of each numeric property (inclusive); anything else, NaN and infinities included,
+#: makes :func:`parse_xmp` raise ValueError with one line.
+_RANGES = {
+    **{k: (0, 1 << 20) for k in ("FullPanoWidthPixels", "FullPanoHeightPixels", "CroppedAreaImageWidthPixels",
+                                 "CroppedAreaImageHeightPixels", "CroppedAreaLeftPixels", "CroppedAreaTopPixels")},
+    "HRWidth": (1, 1 << 20), "HRHeight": (1, 1 << 20), "Quality": (0, 100),
+    "InitialViewHeadingDegrees": (-360.0, 360.0), "PoseHeadingDegrees": (-360.0, 360.0),
+    "InitialViewPitchDegrees": (-90.0, 90.0), "InitialViewRollDegrees": (-360.0, 360.0),
+    "InitialHorizontalFOVDegrees": (0.0, 360.0), "QScale": (0.0, 1e4), "Scale": (0.0, 64.0),
+}
+
+
 def _convert(key: str, text: str):
     text = text.strip()
+    if key in _BOOL_KEYS:
+        return text.lower() in ("true", "1", "yes")
+    if key not in _INT_KEYS and key not in _FLOAT_KEYS:
+        return text
     try:
-        if key in _INT_KEYS:
-            return int(float(text))
-        if key in _FLOAT_KEYS:
-            f = float(text)
-            return int(f) if key == "Scale" and f.is_integer() else f
-        if key in _BOOL_KEYS:
-            return text.lower() in ("true", "1", "yes")
+        f = float(text)
     except ValueError:
-        pass
-    return text
+        f = float("nan")
+    lo, hi = _RANGES[key]
+    if not math.isfinite(f) or not lo <= f <= hi or (key in ("Scale", "QScale") and f <= 0):
+        raise ValueError(f"XMP property {key} must be a number in {lo:g}..{hi:g}, got {text[:40]!r}")
+    if key in _INT_KEYS:
+        return int(f)
+    return int(f) if key == "Scale" and f.is_integer() else f
 
 
 def parse_xmp(packet: bytes | str) -> dict:
     """Parse an XMP packet -> ``{"GPano": {...}, "resvr": {...}}`` (empty dicts when absent).
 
-    Raises ValueError when the packet is not well-formed XML.
+    Raises ValueError (one line) when the packet is not well-formed XML, or when a known numeric
+    property is not a finite number in its range (:data:`_RANGES`; e.g. a NaN heading).
     """
     if isinstance(packet, bytes):
         packet = packet.decode("utf-8", errors="replace")
