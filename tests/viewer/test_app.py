@@ -1,4 +1,6 @@
 """Entry point pieces: sample lookup, empty state, settings file, dialogs, fps helper."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -8,16 +10,66 @@ from resvr.viewer.main_window import MainWindow, sample_bundle_path
 from resvr.viewer.settings import Settings
 
 
-def test_missing_sample_gives_empty_state(qtbot, tmp_path, monkeypatch):
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_lookup_order(tmp_path, monkeypatch):
+    import resvr.core
+    import resvr.viewer.main_window as mw
+
+    # RESVR_SAMPLE wins when it holds a bundle
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "bundle.yaml").write_text("stem: x\n")
+    monkeypatch.setenv("RESVR_SAMPLE", str(own))
+    assert sample_bundle_path() == own
+    # a RESVR_SAMPLE without a bundle falls through to the sample shipped in assets/sample
     monkeypatch.setenv("RESVR_SAMPLE", str(tmp_path / "nowhere"))
-    p = sample_bundle_path()
-    assert p is None or (p / "bundle.yaml").is_file()
+    assert (REPO / "assets" / "sample" / "bundle.yaml").is_file()
+    assert sample_bundle_path() == REPO / "assets" / "sample"
+    # nothing anywhere: None
+    monkeypatch.setattr(mw, "__file__", str(tmp_path / "a" / "viewer" / "main_window.py"))
+    monkeypatch.setattr(resvr.core, "__file__", str(tmp_path / "a" / "core" / "__init__.py"))
+    assert sample_bundle_path() is None
+
+
+def test_empty_state_about_and_shortcuts(qtbot, tmp_path):
+    import platform
+
+    import torch
+    from PySide6.QtCore import qVersion
+    from PySide6.QtGui import QAction, QKeySequence
+    from PySide6.QtWidgets import QDialog, QMessageBox, QTableWidget
+
     w = MainWindow(settings=Settings(path=tmp_path / "s.yaml"))
     qtbot.addWidget(w)
     w.show()
+    assert w.document is None
     assert w.view._stack.currentWidget() is w.view.empty
+    # About names the versions actually running
     w.show_about()
+    box = next(b for b in w.findChildren(QMessageBox) if b.windowTitle() == "About ResVR viewer")
+    qtbot.waitUntil(box.isVisible)
+    text = box.text()
+    for want in (platform.python_version(), qVersion(), torch.__version__.split("+")[0]):
+        assert want in text, want
+    box.close()
+    # the shortcut help lists every key bound to a menu action (read from the actions themselves)
     w.show_shortcuts()
+    dlg = next(d for d in w.findChildren(QDialog) if d.windowTitle() == "Keyboard shortcuts")
+    qtbot.waitUntil(dlg.isVisible)
+    table = dlg.findChild(QTableWidget)
+    listed = set()
+    for r in range(table.rowCount()):
+        for part in table.item(r, 0).text().replace(" or ", "/").split("/"):
+            listed.add(part.strip())
+        assert table.item(r, 1).text().strip()
+    bound = {s.toString(QKeySequence.SequenceFormat.PortableText) for a in w.findChildren(QAction)
+             for s in a.shortcuts()}
+    assert {"Ctrl+O", "F1", "H"} <= bound
+    assert bound <= listed, bound - listed
+    dlg.reject()
+    assert not dlg.isVisible()
     w.service.stop()
 
 

@@ -12,7 +12,7 @@ from resvr.core.methods import get_method
 from resvr.viewer.main_window import MainWindow
 from resvr.viewer.settings import Settings
 
-from viewer_helpers import make_bundle, make_pano, psnr, rand_lpips, save
+from viewer_helpers import make_bundle, make_pano, psnr, rand_lpips, save, torch_view
 
 SETTLE_MS = 30000
 
@@ -62,20 +62,48 @@ def test_compare_panes_share_the_view(qtbot, win, bundle):
     assert len(angles) == 1
     yaw, pitch, _, _ = angles.pop()
     assert yaw != 0.0 and pitch != 0.0
-    # the learned methods have no weights in this build: a clear message, no crash
+    # the shipped weights are found: ResVR renders like the others; HyperThumbnail refuses the
+    # fixture's Pillow JPEG (4:2:0, not one of its own files) with a message in its pane
     settle(qtbot, win)
-    for k in ("hyperthumbnail", "resvr"):
-        p = win.view.panes[k]
-        if p.unavailable:
-            assert p.status.isVisible() and "unavailable" in p.status.text()
-    # each available pane draws the render of its method for exactly this view
+    rv = win.view.panes["resvr"]
+    assert rv.unavailable is None and not rv.status.isVisible() and rv.result is not None
+    assert np.array_equal(rv.shown_image(), to_uint8(rv.result.image))
+    ht = win.view.panes["hyperthumbnail"]
+    assert ht.status.isVisible() and "4:4:4" in ht.status.text() and ht.result is None
+    # each pane draws the render of its method for exactly this view
     for k in ("bilinear", "reference"):
         p = win.view.panes[k]
         assert p.result is not None and p.gl.overlay_visible()
         assert np.array_equal(p.shown_image(), to_uint8(p.result.image))
-    # and the live shader views of the bilinear pane agree with it
-    ref = win.view.panes["reference"].shown_image()
-    assert psnr(ref, win.view.panes["reference"].result.image) > 50
+    # and the live shader view of the bilinear pane (overlay off: the GPU samples the LR ERP) agrees
+    # with the CPU bilinear render, and is told apart from the HR reference
+    bil = win.view.panes["bilinear"]
+    bil.gl.show_overlay = False
+    try:
+        live = bil.gl.grab_image()
+    finally:
+        bil.gl.show_overlay = True
+    cpu = to_uint8(bil.result.image)
+    assert live.shape == cpu.shape
+    matched = psnr(live, cpu)
+    assert matched >= 35.0
+    assert psnr(live, torch_view(hr, bil.gl.view(), "bicubic")) < matched - 3   # the HR view
+
+
+def test_learned_panes_without_weights_say_so(qtbot, win, bundle, tmp_path, monkeypatch):
+    import resvr.core.models.weights as weights
+
+    monkeypatch.setattr(weights, "ASSETS", tmp_path / "no-assets")  # a build without shipped weights
+    folder, hr, lr = bundle
+    assert win.open_path(folder)
+    settle(qtbot, win)
+    for k in ("hyperthumbnail", "resvr"):
+        p = win.view.panes[k]
+        assert p.unavailable and "weights not found" in p.unavailable
+        assert p.status.isVisible() and "unavailable" in p.status.text() and p.result is None
+    for k in ("bilinear", "reference"):  # the others are unaffected
+        p = win.view.panes[k]
+        assert p.unavailable is None and p.result is not None and p.gl.overlay_visible()
 
 
 def test_metric_labels_equal_independent_metrics(qtbot, win, bundle):
