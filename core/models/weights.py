@@ -33,8 +33,10 @@ def safe_load(path) -> object:
     path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise BadInput(f"{path}: refused: not a plain weights file (it asks to run code on load)") from None
+    except pickle.UnpicklingError as e:
+        if "global" in str(e).lower():  # the pickle names a callable: torch refused to run it
+            raise BadInput(f"{path}: refused: not a plain weights file (it asks to run code on load)") from None
+        raise BadInput(f"{path}: cannot read weights (corrupt pickle)") from None
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
     except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, MemoryError) as e:
