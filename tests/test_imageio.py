@@ -182,21 +182,26 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
 
 # ----------------------------------------------------------------------------- untrusted input (issue 12)
+def _corpus_helpers():
+    """The corpus generator's JPEG helpers (scripts/make_corpus.py), shared rather than copied."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import make_corpus
+    finally:
+        sys.path.pop(0)
+    return make_corpus
+
+
 def _jpeg_bytes(a, **kw):
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "JPEG", **kw)
-    return buf.getvalue()
+    return _corpus_helpers().jpeg_bytes(a, **kw)
 
 
 def _patch_sof(data: bytes, w: int, h: int, marker: int | None = None) -> bytes:
     """The same stream with the frame header claiming w x h (and another SOF marker if asked)."""
-    i = data.index(b"\xff\xc0")
-    out = bytearray(data)
-    out[i + 5:i + 7] = h.to_bytes(2, "big")
-    out[i + 7:i + 9] = w.to_bytes(2, "big")
-    if marker is not None:
-        out[i + 1] = marker
-    return bytes(out)
+    return _corpus_helpers().patch_sof(data, w, h, marker)
 
 
 def test_only_allowed_formats_are_opened(tmp_path, monkeypatch):

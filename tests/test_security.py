@@ -1,0 +1,351 @@
+"""Untrusted input (issue 12): the committed corpus through the CLI and the loaders, the CLI's error
+policy, and a seeded mutation fuzz of the image/bundle loaders and a small render.
+
+The corpus (``tests/corpus``, made by ``scripts/make_corpus.py``) lists each case's expected outcome.
+Every CLI case runs through ``main()`` (and the issue's four headline cases, plus an accepted one,
+as their own ``python -m resvr.core.cli`` processes) with a private cwd, TMPDIR and payload-marker
+path, and must: exit 1 with exactly one ``resvr: error:`` line holding the
+expected words and no traceback (refused), or exit 0 with the view written (accepted); leave no
+file behind but that view (output folder and TMPDIR); and never create the payload marker.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resvr.core.errors import BadInput, MethodUnavailable
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+CASES = {c["name"]: c for c in MANIFEST["cases"]}
+MARKER_ENV = MANIFEST["marker_env"]
+
+
+#: Cases also run as separate ``resvr`` processes (each imports torch: seconds apiece); every case
+#: runs through ``main()`` in this process, with the C-level stderr captured too.
+SUBPROCESS_CASES = ("weights_malicious_pickle", "bundle_escape_parent", "claims_23000x11500", "tiny_1x1",
+                    "good_png")
+
+
+def _argv(args, work: Path) -> list:
+    return [a.replace("{corpus}", str(CORPUS)).replace("{out}", str(work / "out")) for a in args]
+
+
+def _leftovers(tmp: Path) -> list:
+    # torch makes its compile-cache folder (torchinductor_<user>) in TMPDIR on import: not ours
+    return sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*")
+                  if not str(f.relative_to(tmp)).startswith("torchinductor_"))
+
+
+def _result(work: Path, rc: int, stderr: str) -> dict:
+    return {"rc": rc, "stderr": stderr, "out": sorted(f.name for f in (work / "out").iterdir()),
+            "tmp": _leftovers(work / "tmp"), "cwd": sorted(f.name for f in (work / "cwd").iterdir()),
+            "marker": (work / "marker").exists(), "view": work / "out" / "view.png"}
+
+
+def _setup(work: Path) -> None:
+    for d in ("cwd", "out", "tmp"):
+        (work / d).mkdir(parents=True, exist_ok=True)
+
+
+def _run_process(args, work: Path) -> dict:
+    """One ``python -m resvr.core.cli`` process in ``work`` (cwd, out/, tmp/ as TMPDIR, marker)."""
+    _setup(work)
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(work / "tmp"), **{MARKER_ENV: str(work / "marker")})
+    env.pop("RESVR_ASSETS", None)
+    p = subprocess.run([sys.executable, "-m", "resvr.core.cli", *_argv(args, work)], cwd=work / "cwd", env=env,
+                       capture_output=True, text=True, timeout=600)
+    return _result(work, p.returncode, p.stderr)
+
+
+def _run_in_process(args, work: Path, monkeypatch, capfd) -> dict:
+    """``main()`` here, with the same private cwd, TMPDIR and marker; fd-level stderr captured."""
+    import tempfile
+
+    from resvr.core.cli import main
+
+    _setup(work)
+    monkeypatch.chdir(work / "cwd")
+    monkeypatch.setattr(tempfile, "tempdir", str(work / "tmp"))
+    monkeypatch.setenv(MARKER_ENV, str(work / "marker"))
+    capfd.readouterr()
+    rc = main(_argv(args, work))
+    return _result(work, rc, capfd.readouterr().err)
+
+
+@pytest.fixture(scope="module")
+def process_results(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futs = {n: pool.submit(_run_process, CASES[n]["args"], base / n) for n in SUBPROCESS_CASES}
+        return {n: f.result() for n, f in futs.items()}
+
+
+def test_corpus_is_what_the_script_makes(tmp_path):
+    """The committed corpus is the generator's output, byte for byte (regenerate, don't hand-edit)."""
+    sys.path.insert(0, str(CORPUS.parents[1] / "scripts"))
+    try:
+        import make_corpus
+    finally:
+        sys.path.pop(0)
+    make_corpus.make(tmp_path / "c")
+    mine = {str(p.relative_to(tmp_path / "c")) for p in (tmp_path / "c").rglob("*") if p.is_file()}
+    committed = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file()}
+    assert mine == committed
+    differ = [f for f in sorted(mine) if not f.endswith(".pt")
+              and (tmp_path / "c" / f).read_bytes() != (CORPUS / f).read_bytes()]
+    assert not differ  # torch.save embeds a random record id, so .pt files are compared by loading
+    assert len(CASES) >= 30 and {c["expect"] for c in CASES.values()} == {"refused", "accepted"}
+
+
+def _check_cli(case: dict, r: dict) -> None:
+    assert "Traceback" not in r["stderr"], r["stderr"]
+    assert not r["marker"], "the payload ran"
+    assert r["tmp"] == [], f"temporary files left behind: {r['tmp']}"
+    assert r["cwd"] == []
+    if case["expect"] == "refused":
+        lines = r["stderr"].splitlines()
+        assert r["rc"] == 1, r["stderr"]
+        assert len(lines) == 1 and lines[0].startswith("resvr: error: "), r["stderr"]
+        assert case["message"] in lines[0]
+        assert r["out"] == []
+    else:
+        assert r["rc"] == 0, r["stderr"]
+        assert "error" not in r["stderr"]
+        assert r["out"] == ["view.png"]
+        with Image.open(r["view"]) as im:
+            assert im.size == (64, 48) and im.mode == "RGB"
+            a = np.asarray(im)
+        assert a.std() > 1.0  # a picture, not a blank frame
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cli_case(name, tmp_path, monkeypatch, capfd):
+    _check_cli(CASES[name], _run_in_process(CASES[name]["args"], tmp_path, monkeypatch, capfd))
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_cli_case_as_a_process(process_results, name):
+    _check_cli(CASES[name], process_results[name])
+
+
+def _load(case):
+    from resvr.core.bundle import load_bundle
+    from resvr.core.imageio import load_image
+    from resvr.core.models.weights import load_weights
+
+    target = CORPUS / case["target"]
+    if case["loader"] == "image":
+        return load_image(target)
+    if case["loader"] == "image_lr":
+        return load_image(target, lr=True)
+    if case["loader"] == "bundle":
+        return load_bundle(target)
+    return load_weights("resvr", target)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_loader_case(name, tmp_path, monkeypatch, recwarn):
+    case = CASES[name]
+    monkeypatch.setenv(MARKER_ENV, str(tmp_path / "marker"))
+    if case["expect"] == "refused":
+        with pytest.raises((BadInput, MethodUnavailable)) as ei:
+            _load(case)
+        msg = str(ei.value)
+        assert "\n" not in msg and case["message"] in msg
+    else:
+        assert _load(case) is not None
+    assert not (tmp_path / "marker").exists()
+
+
+def test_the_payload_is_real(tmp_path, monkeypatch):
+    """The malicious file does run its payload under an unsafe load (so the tests above can fail)."""
+    import torch
+
+    monkeypatch.setenv(MARKER_ENV, str(tmp_path / "marker"))
+    torch.load(CORPUS / "weights" / "malicious_pickle.pt", weights_only=False)
+    assert (tmp_path / "marker").exists()
+
+
+# ----------------------------------------------------------------------------- the CLI's error policy
+def _main(capsys, *argv):
+    from resvr.core.cli import main
+
+    rc = main(list(argv))
+    return rc, capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path):
+    args = ["render", str(CORPUS / "images/tiny_1x1.png"), "-o", str(tmp_path / "v.png"), "--method", "bilinear",
+            "--yaw", "0", "--pitch", "0"]
+    rc, err = _main(capsys, *args)
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    rc, err = _main(capsys, "--debug", *args)
+    assert rc == 1 and "Traceback (most recent call last)" in err and "BadInput" in err
+    assert err.splitlines()[-1] == "resvr: error: " + str(CORPUS / "images/tiny_1x1.png") + \
+        ": image of 1x1 is below the minimum size of 32x16"
+
+
+@pytest.mark.parametrize("exc,words", [(IndexError("index 9 is out of bounds"), "unexpected IndexError: index 9"),
+                                       (RuntimeError("DefaultCPUAllocator: can't allocate memory: 135 GB"),
+                                        "out of memory"),
+                                       (MemoryError(), "out of memory"),
+                                       (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+                                       (OSError(28, "No space left on device", "/x/view.png"),
+                                        "/x/view.png: no space left on device"),
+                                       (AttributeError("'str' object has no attribute 'get'"),
+                                        "unexpected AttributeError")])
+def test_any_exception_is_one_line_and_exit_1(capsys, monkeypatch, tmp_path, exc, words):
+    from resvr.core import cli
+
+    def boom(args):
+        raise exc
+
+    parser_default = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser_default(), boom))
+    for argv in (["render", "x.png", "-o", "v.png", "--method", "bilinear"],
+                 ["encode", "x.png", "-o", str(tmp_path / "x.jpg"), "--method", "jpeg"]):
+        rc, err = _main(capsys, *argv)
+        assert rc == 1 and err.count("\n") == 1 and err.startswith("resvr: error: ") and words in err, err
+        assert "Traceback" not in err
+    rc, err = _main(capsys, "--debug", "render", "x.png", "-o", "v.png", "--method", "bilinear")
+    assert rc == 1 and "Traceback" in err and err.splitlines()[-1].startswith("resvr: error: ")
+
+
+def _with_func(parser, fn):
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(func=fn)
+    return parser
+
+
+def test_os_errors_from_outputs_are_one_line(capsys, tmp_path):
+    long_name = tmp_path / ("v" * 300 + ".png")
+    rc, err = _main(capsys, "render", str(CORPUS / "images/good.png"), "-o", str(long_name), "--method", "bilinear",
+                    "--yaw", "0", "--pitch", "0", "--fov", "90x60", "--size", "32x24")
+    assert rc == 1 and err.count("\n") == 1 and "name too long" in err.lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_one_line(capsys, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        rc, err = _main(capsys, "render", str(CORPUS / "images/good.png"), "-o", str(ro / "v.png"), "--method",
+                        "bilinear", "--yaw", "0", "--pitch", "0", "--size", "32x24")
+    finally:
+        ro.chmod(0o755)
+    assert rc == 1 and err.count("\n") == 1 and "ermission denied" in err
+
+
+def test_jpeglib_temp_files_removed_when_it_fails(tmp_path, monkeypatch):
+    import tempfile
+
+    import jpeglib
+
+    from resvr.core.jpeg.container import write_jpeg_dct
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    calls = []
+
+    def fail(*a, **k):
+        calls.append(1)
+        raise IOError("writing failed")
+
+    monkeypatch.setattr(jpeglib._bind.CJpegLib, "write_jpeg_dct", staticmethod(fail))
+    Y = np.zeros((2, 4, 8, 8), np.int16)
+    with pytest.raises(IOError):
+        write_jpeg_dct(tmp_path / "x.jpg", Y, Y, Y, np.ones((2, 8, 8), np.uint16))
+    assert calls and list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.jpg").exists()
+
+
+def test_weights_load_only_after_the_input_is_checked(capsys, tmp_path, monkeypatch):
+    from resvr.core.models import weights
+
+    monkeypatch.setattr(weights, "load_weights", lambda *a, **k: pytest.fail("weights loaded first"))
+    for method in ("resvr", "hyperthumbnail"):
+        rc, err = _main(capsys, "render", str(CORPUS / "images/cut_scan_eoi.jpg"), "-o", str(tmp_path / "v.png"),
+                        "--method", method, "--yaw", "0", "--pitch", "0")
+        assert rc == 1 and "corrupt JPEG" in err
+    rc, err = _main(capsys, "encode", str(CORPUS / "images/tiny_8x4.png"), "-o", str(tmp_path / "x.jpg"),
+                    "--method", "resvr")
+    assert rc == 1 and "below the minimum size" in err
+
+
+# ----------------------------------------------------------------------------- mutation fuzz
+def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    b = bytearray(data)
+    kind = rng.integers(0, 6)
+    n = len(b)
+    if kind == 0:  # flip a few bytes
+        for i in rng.integers(0, n, rng.integers(1, 8)):
+            b[i] ^= int(rng.integers(1, 256))
+    elif kind == 1:  # truncate
+        b = b[:rng.integers(0, n)]
+    elif kind == 2:  # cut mid-stream and end the file properly
+        b = b[:rng.integers(0, n)] + b"\xff\xd9"
+    elif kind == 3:  # insert random bytes
+        i = int(rng.integers(0, n))
+        b[i:i] = rng.integers(0, 256, rng.integers(1, 64), dtype=np.uint8).tobytes()
+    elif kind == 4:  # overwrite a 16-bit field near the start (sizes, lengths)
+        i = int(rng.integers(0, min(n - 2, 700)))
+        b[i:i + 2] = int(rng.integers(0, 65536)).to_bytes(2, "big")
+    else:  # duplicate a chunk
+        i, j = sorted(int(x) for x in rng.integers(0, n, 2))
+        b[j:j] = b[i:j][:4096]
+    return bytes(b)
+
+
+def test_mutation_fuzz_of_loader_and_render(tmp_path):
+    """200 seeded mutations of an LR JPEG and a PNG, through the loader and a small bilinear render,
+    and 60 of bundle.yaml through the bundle loader: nothing but the project's own errors escape."""
+    import warnings
+
+    from resvr.core.bundle import load_bundle
+    from resvr.core.geometry import View
+    from resvr.core.methods import get_method
+
+    seeds = {"jpg": (CORPUS / "images/good_lr.jpg").read_bytes(), "png": (CORPUS / "images/good.png").read_bytes()}
+    rng = np.random.default_rng(12)
+    method = get_method("bilinear", device="cpu")
+    view = View(30.0, -10.0, 90.0, 60.0, 24, 16)
+    outcomes = {"ok": 0, "refused": 0}
+    for i in range(200):
+        ext = "jpg" if i % 2 == 0 else "png"
+        p = tmp_path / f"m{i}.{ext}"
+        p.write_bytes(_mutate(seeds[ext], rng))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                method.prepare(p)
+            out = method.render(view)
+            assert out.shape == (16, 24, 3) and np.isfinite(out).all()
+            outcomes["ok"] += 1
+        except (BadInput, MethodUnavailable) as e:
+            assert "\n" not in str(e)
+            outcomes["refused"] += 1
+        p.unlink()
+    assert outcomes["ok"] > 10 and outcomes["refused"] > 50, outcomes  # the fuzz reaches both sides
+
+    text = (CORPUS / "bundles/good/bundle.yaml").read_bytes()
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "pano.jpeg.jpg").write_bytes(seeds["jpg"])
+    for i in range(60):
+        (b / "bundle.yaml").write_bytes(_mutate(text, rng))
+        try:
+            load_bundle(b)
+        except BadInput as e:
+            assert "\n" not in str(e)
