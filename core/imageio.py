@@ -62,6 +62,7 @@ __all__ = [
     "AspectWarning",
     "ConversionWarning",
     "image_size",
+    "check_image",
     "load_image",
     "save_png",
     "to_uint8",
@@ -215,18 +216,9 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
-def load_image(path, max_pixels: int = MAX_PIXELS, lr: bool | None = None) -> np.ndarray:
-    """Load an image file as uint8 RGB (H, W, 3); see the module docstring for the policy.
-
-    ``lr``: True for an LR file (``MAX_LR_PIXELS``, a YCbCr JPEG, decoded strictly), False for an HR
-    image, None to decide from the file (a JPEG with the project's XMP is an LR file).
-    Raises BadInput (message starts with the path) for a missing file, a format outside
-    :data:`FORMATS`, a truncated or corrupt file, an image under the minimum size or above the
-    limit, or a file too small for the size it claims (all checked before decoding).
-    Warns with :class:`AspectWarning` when the image is not 2:1.
-    """
-    path = Path(path)
-    src = im = _open(path)
+def _checked_open(path: Path, max_pixels: int, lr: bool | None) -> Image.Image:
+    """Open the header and run every check that comes before decoding (see :func:`load_image`)."""
+    im = _open(path)
     try:
         w, h = im.size
         ow, oh = _oriented_size(im)
@@ -241,11 +233,54 @@ def load_image(path, max_pixels: int = MAX_PIXELS, lr: bool | None = None) -> np
                     "LR file" if lr else "image")
         _check_allocation(path, im, w, h, path.stat().st_size)
         if im.format == "JPEG" and w * h <= MAX_LR_PIXELS:
-            from .jpeg.container import jpeg_entropy_problem
+            _check_jpeg_stream(path)
+    except BaseException:
+        im.close()
+        raise
+    return im
 
-            problem = jpeg_entropy_problem(path)
-            if problem is not None:
-                raise BadInput(f"{path}: corrupt JPEG ({problem})")
+
+_CLEAN_JPEGS: dict = {}  # (path, mtime_ns, size) of files whose entropy-coded data decoded cleanly
+
+
+def _check_jpeg_stream(path: Path) -> None:
+    from .jpeg.container import jpeg_entropy_problem
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _CLEAN_JPEGS:
+        return
+    problem = jpeg_entropy_problem(path)
+    if problem is not None:
+        raise BadInput(f"{path}: corrupt JPEG ({problem})")
+    if len(_CLEAN_JPEGS) > 256:
+        _CLEAN_JPEGS.clear()
+    _CLEAN_JPEGS[key] = True
+
+
+def check_image(path, max_pixels: int = MAX_PIXELS, lr: bool | None = None) -> tuple[int, int]:
+    """Every check :func:`load_image` makes before decoding (format, size limits, allocation, a
+    strict pass over a JPEG's entropy-coded data), without decoding the pixels: (width, height) as
+    stored, or BadInput. For checking an input before anything expensive (loading weights)."""
+    path = Path(path)
+    with _checked_open(path, max_pixels, lr) as im:
+        return im.size
+
+
+def load_image(path, max_pixels: int = MAX_PIXELS, lr: bool | None = None) -> np.ndarray:
+    """Load an image file as uint8 RGB (H, W, 3); see the module docstring for the policy.
+
+    ``lr``: True for an LR file (``MAX_LR_PIXELS``, a YCbCr JPEG, decoded strictly), False for an HR
+    image, None to decide from the file (a JPEG with the project's XMP is an LR file).
+    Raises BadInput (message starts with the path) for a missing file, a format outside
+    :data:`FORMATS`, a truncated or corrupt file, an image under the minimum size or above the
+    limit, or a file too small for the size it claims (all checked before decoding).
+    Warns with :class:`AspectWarning` when the image is not 2:1.
+    """
+    path = Path(path)
+    src = im = _checked_open(path, max_pixels, lr)
+    try:
+        w, h = im.size
         if im.mode == "CMYK":
             warnings.warn(f"{path}: CMYK image converted to RGB without a colour profile; colours may be off",
                           ConversionWarning, stacklevel=2)
