@@ -40,7 +40,7 @@ CR=$ROOT/.venv/bin
 # module -> file, the fast tests that cover it, and an optional line filter (python functions)
 declare -A FILE TESTS FUNCS
 FILE[geometry]=core/geometry.py
-TESTS[geometry]="tests/test_geometry.py tests/test_shape_oracle.py tests/test_dps_shape.py"
+TESTS[geometry]="tests/test_geometry_contract.py tests/test_geometry.py tests/test_shape_oracle.py tests/test_dps_shape.py"
 FILE[sampling]=core/sampling.py
 TESTS[sampling]="tests/test_geometry.py tests/test_cli.py::test_reference_check_against_independent_renderer"
 FILE[shape]=core/shape.py
