@@ -39,6 +39,7 @@ CR=$ROOT/.venv/bin
 
 # module -> file, the fast tests that cover it, and an optional line filter (python functions)
 declare -A FILE TESTS FUNCS
+MODELS_FAST="tests/test_models.py::test_dct_is_orthonormal_and_matches_formula tests/test_models.py::test_untrained_downsampler_is_bicubic_and_codec_roundtrip_is_near_lossless_at_fine_tables tests/test_models.py::test_encoded_file_is_standard_jpeg_at_target_bpp_and_decodes_like_the_model"
 FILE[geometry]=core/geometry.py
 TESTS[geometry]="tests/test_geometry_contract.py tests/test_geometry.py tests/test_shape_oracle.py tests/test_dps_shape.py"
 FILE[sampling]=core/sampling.py
@@ -48,9 +49,9 @@ TESTS[shape]="tests/test_shape_oracle.py tests/test_dps_shape.py"
 FILE[jpeg-container]=core/jpeg/container.py
 TESTS[jpeg-container]="tests/test_container.py tests/test_encode_quantise.py"
 FILE[jpeg-transforms]=core/jpeg/transforms.py
-TESTS[jpeg-transforms]="tests/test_container.py tests/test_encode_quantise.py"
+TESTS[jpeg-transforms]="tests/test_container.py tests/test_encode_quantise.py $MODELS_FAST"
 FILE[codec]=core/models/codec.py
-TESTS[codec]="tests/test_encode_quantise.py tests/test_container.py"
+TESTS[codec]="tests/test_encode_quantise.py tests/test_container.py $MODELS_FAST"
 FUNCS[codec]="LearnedJPEG.tables LearnedJPEG.quantise dequantised_maps _per_channel"   # the quantisation
 FILE[navigation]=viewer/navigation.py
 TESTS[navigation]="tests/viewer/test_navigation.py tests/viewer/test_gl_widget.py"
