@@ -72,3 +72,42 @@ def test_coefficients_in_the_file_are_the_rounded_analysis(tmp_path, method, cfg
     # (truncation would differ there), and the tables are not all ones unless asked to be
     assert (got != 0).mean() > 0.1
     assert ((np.abs(ratio) - np.floor(np.abs(ratio)) > 0.5) & decisive).sum() > 100
+
+
+def _zigzag_natural():
+    """ITU T.81 figure A.6: the k-th zig-zag coefficient's (row, col) in the 8x8 block."""
+    order = []
+    for s in range(15):
+        diag = [(i, s - i) for i in range(8) if 0 <= s - i < 8]
+        order += diag if s % 2 else diag[::-1]
+    return order
+
+
+def test_quantise_clamps_to_baseline_ranges_and_defaults_to_qscale_one():
+    """Coefficients beyond what a baseline JPEG can hold are clamped (DC to -1024..1023, AC to
+    -1023..1023), placed from zig-zag into natural order; quantise(maps) means qscale 1."""
+    from resvr.core.models.pipelines import build_model
+
+    torch.manual_seed(0)
+    codec = build_model(TINY_RESVR).codec
+    rng = np.random.default_rng(5)
+    maps = rng.normal(0, 40, (1, 3, 64, 2, 3))
+    maps[0, :, 0, 0, 0] = -5000.0      # DC far below the range
+    maps[0, :, 0, 0, 1] = 5000.0       # and above
+    maps[0, :, 1, 1, 0] = -5000.0      # an AC coefficient below
+    maps[0, :, 2, 1, 1] = 5000.0       # and above
+    maps = torch.from_numpy(maps).float()
+    Y, Cb, Cr, qt = codec.quantise(maps, qscale=0.01)                     # tables clamp to 1 here
+    assert qt.shape == (2, 8, 8) and qt.dtype == np.uint16
+    zz = _zigzag_natural()
+    for c, (coef, table) in enumerate(((Y, qt[0]), (Cb, qt[1]), (Cr, qt[1]))):
+        assert coef.shape == (2, 3, 8, 8) and coef.dtype == np.int16
+        for k, (i, j) in enumerate(zz):
+            want = np.round(maps[0, c, k].double().numpy() / float(table[i, j]))
+            want = want.clip(-1024, 1023) if k == 0 else want.clip(-1023, 1023)
+            np.testing.assert_array_equal(coef[..., i, j], want, err_msg=f"component {c} zig-zag {k}")
+    assert Y[0, 0, 0, 0] == -1024 and Y[0, 1, 0, 0] == 1023 and Y[1, 0, 0, 1] == -1023 and Y[1, 1, 1, 0] == 1023
+    # the default is qscale 1, not some other scale of the tables
+    for a, b in zip(codec.quantise(maps), codec.quantise(maps, qscale=1.0)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(codec.quantise(maps)[3], qt)
