@@ -126,8 +126,11 @@ class ResVRMethod(Method):
     the sphere it shows (on the CPU the pages of unbuilt tiles are never touched); ``prefetch()``
     builds the rest, e.g. while the user looks.
 
-    A view: geometry (float64) in blocks of ``chunk`` viewport pixels, then VR queries of
-    ``query_chunk`` points (their temporaries stay in cache on the CPU).
+    A view: one float64 back-map per block of ``chunk`` viewport pixels (padded by a pixel) gives
+    both the lookup coordinates and the pixel shapes (``shape.padded_lonlat``). On the CPU in fast
+    mode the queries then run through the fused C kernel + bf16 GEMMs of ``models.vr_fast``
+    (``query_path`` says which path renders; ``fused=False`` or no C compiler gives the torch
+    path, VR queries of ``query_chunk`` points whose temporaries stay in cache).
 
     ``compile`` (default: ``$RESVR_COMPILE``) runs the query through ``torch.compile`` (fusing the
     lookup, phase, cos/sin and amplitude into one loop; a one-off compile of tens of seconds); any
@@ -141,7 +144,7 @@ class ResVRMethod(Method):
     max_run = 4              # at most this many adjacent tiles built in one encoder call
 
     def __init__(self, device=None, weights=None, fast: bool = True, shape_kind: str | None = None,
-                 lazy: bool = True, compile: bool | None = None):
+                 lazy: bool = True, compile: bool | None = None, fused: bool = True):
         super().__init__(device, weights)
         from .models.weights import load_weights
 
@@ -154,6 +157,8 @@ class ResVRMethod(Method):
             compile = os.environ.get("RESVR_COMPILE", "").lower() in ("1", "true", "yes", "on")
         self.compile = bool(compile)
         self._compiled = None
+        self.fused_enabled = fused
+        self._fused = None
         self.feats: dict = {}
         if self.device.type == "cuda":   # few large launches instead of many small ones
             self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
@@ -169,17 +174,6 @@ class ResVRMethod(Method):
         self._head_w = torch.cat((self.vr.h_a.weight, self.vr.h_f.weight[perm])).contiguous(
             memory_format=torch.channels_last if self.fast else torch.contiguous_format)
         self._head_b = torch.cat((self.vr.h_a.bias, self.vr.h_f.bias[perm]))
-
-    @property
-    def _shape_kw(self) -> dict:
-        """``device=`` for ``shape.pixel_shape_grid`` where it takes one (geometry on the GPU)."""
-        import inspect
-
-        from .shape import pixel_shape_grid
-
-        if self.device.type != "cpu" and "device" in inspect.signature(pixel_shape_grid).parameters:
-            return {"device": self.device}
-        return {}
 
     @property
     def dtype(self) -> torch.dtype:
@@ -334,32 +328,52 @@ class ResVRMethod(Method):
                 idx, rel, wts, s = idx[:, :n], rel[:, :n], wts[:, :n], s[:, :n]
         return vr.decode_neighbours(self.feats, idx, rel, wts, s)
 
+    def _fused_query(self):
+        """The fused C kernel + bf16 GEMM query path (CPU, fast mode), or None (torch path)."""
+        if self._fused is None:
+            self._fused = False
+            if self.device.type == "cpu" and self.fast and self.fused_enabled and not self.compile:
+                from .models import vr_fast
+
+                if vr_fast.available():
+                    self._fused = vr_fast.FusedQuery(self.vr)
+        return self._fused or None
+
+    @property
+    def query_path(self) -> str:
+        """Which query path renders: 'fused' (C kernel + bf16 GEMMs), 'compiled' or 'torch'."""
+        return "fused" if self._fused_query() else ("compiled" if self.compile else "torch")
+
     @torch.no_grad()
     def render(self, view: View) -> np.ndarray:
-        from .geometry import lonlat_to_erp, view_pixel_to_lonlat
-        from .shape import pixel_shape_grid
+        from .geometry import lonlat_to_erp
+        from .shape import padded_lonlat, shape_from_lonlat
 
         if self.path is None:
             raise RuntimeError("prepare() a file before render()")
         h, w = self.feats["h"], self.feats["w"]
         d = self.device
+        fused = self._fused_query()
         out = torch.empty(view.height * view.width, 3, device=d)
         rows = max(1, self.chunk // view.width)
         qc = max(1, self.query_chunk)
-        cols = torch.arange(view.width, dtype=torch.float64, device=d)
         for r0 in range(0, view.height, rows):
             r1 = min(view.height, r0 + rows)
-            cc, rr = torch.meshgrid(cols, torch.arange(r0, r1, dtype=torch.float64, device=d), indexing="xy")
-            lon, lat = view_pixel_to_lonlat(view, cc, rr)
-            x, y = lonlat_to_erp(lon, lat, h, w)
-            x = x.flatten()[None].float()
-            y = y.flatten()[None].float()
-            del cc, rr, lon, lat
-            s = pixel_shape_grid(view, h, self.shape_kind, rows=(r0, r1), **self._shape_kw).flatten(0, 1)[None].to(d)
-            base = r0 * view.width
+            # one float64 back-map of the rows (padded by a pixel): lookup coordinates and pixel shapes
+            lon, lat = padded_lonlat(view, (r0, r1), device=d)
+            x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
+            x, y = x.flatten()[None].float(), y.flatten()[None].float()
+            s = shape_from_lonlat(lon, lat, h, self.shape_kind).flatten(0, 1)[None]
+            del lon, lat
+            base, n = r0 * view.width, x.shape[1]
+            if fused is not None:
+                if not bool(self._done.all()):
+                    self._ensure(self.vr._neighbours(x, y, h, w, True)[0])
+                fused(self.feats["table"][0], self.feats["rgb"][0], h, w, x[0], y[0], s[0], out[base:base + n])
+                continue
             with _autocast(d, self.fast):
-                for q0 in range(0, x.shape[1], qc):
-                    q1 = min(x.shape[1], q0 + qc)
+                for q0 in range(0, n, qc):
+                    q1 = min(n, q0 + qc)
                     out[base + q0:base + q1] = self._query(x[:, q0:q1], y[:, q0:q1], s[:, q0:q1])[0]
         return out.view(view.height, view.width, 3).clamp_(0, 1).cpu().numpy()
 

@@ -68,17 +68,31 @@ def pixel_shape_grid(view: View, lr_height: int, kind: str = "ssr", rows: tuple[
                      device=None) -> torch.Tensor:
     """s(x) for every viewport pixel (rows r0..r1, all columns) -> (r1-r0, w, 10).
 
-    Back-maps one grid padded by a pixel on each side and takes the 9 stencil points as shifted
-    slices of it: one f^-1 evaluation per pixel instead of nine. Equals :func:`pixel_shape`.
+    Back-maps one grid padded by a pixel on each side (:func:`padded_lonlat`) and takes the 9
+    stencil points as shifted slices of it (:func:`shape_from_lonlat`): one f^-1 evaluation per
+    pixel instead of nine. Equals :func:`pixel_shape`.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown shape kind {kind!r}; choose one of {KINDS}")
+    lon, lat = padded_lonlat(view, rows, device)
+    return shape_from_lonlat(lon, lat, lr_height, kind)
+
+
+def padded_lonlat(view: View, rows: tuple[int, int] | None = None, device=None):
+    """(lon, lat) float64, each (r1-r0+2, w+2): viewport rows r0-1..r1 and columns -1..w. The
+    inner part [1:-1, 1:-1] is the rows' own back-map, so a renderer takes its lookup
+    coordinates and the pixel shapes from one evaluation of f^-1."""
     r0, r1 = rows or (0, view.height)
     c = torch.arange(-1, view.width + 1, dtype=torch.float64, device=device)
     r = torch.arange(r0 - 1, r1 + 1, dtype=torch.float64, device=device)
     cc, rr = torch.meshgrid(c, r, indexing="xy")
-    lon, lat = view_pixel_to_lonlat(view, cc, rr)
-    h, w = r1 - r0, view.width
+    return view_pixel_to_lonlat(view, cc, rr)
+
+
+def shape_from_lonlat(lon: torch.Tensor, lat: torch.Tensor, lr_height: int, kind: str = "ssr") -> torch.Tensor:
+    """s(x) from a padded back-mapped grid (h+2, w+2) (float64: the second differences cancel
+    to 1e-6 rad and would be noise in float32) -> (h, w, 10) float32."""
+    h, w = lon.shape[0] - 2, lon.shape[1] - 2
 
     def P(dr, dc):
         return lon[1 + dr:1 + dr + h, 1 + dc:1 + dc + w], lat[1 + dr:1 + dr + h, 1 + dc:1 + dc + w]

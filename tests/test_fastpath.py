@@ -238,7 +238,7 @@ def test_compile_failure_falls_back_to_eager(tmp_path, lr_file, monkeypatch):
     from resvr.core.methods import ResVRMethod
 
     w = save_tiny_checkpoint(tmp_path / "w.pt", SMALL_RESVR, seed=1)
-    eager = ResVRMethod("cpu", w, fast=True)
+    eager = ResVRMethod("cpu", w, fast=True, fused=False)   # the torch path that compile falls back to
     eager.prepare(lr_file)
 
     def broken(fn, **kw):
