@@ -1,4 +1,4 @@
-"""python -m resvr.core.train CONFIG [--resume CKPT] [--device DEV] [--max-iters N]"""
+"""python -m resvr.core.train CONFIG [--resume CKPT] [--device DEV] [--max-iters N] [--max-hours H]"""
 import argparse
 import sys
 
@@ -10,4 +10,5 @@ if __name__ == "__main__":
     ap.add_argument("--resume")
     ap.add_argument("--device")
     ap.add_argument("--max-iters", type=int)
+    ap.add_argument("--max-hours", type=float)
     sys.exit(train_main(ap.parse_args()))
