@@ -237,6 +237,13 @@ def _make_method(name, device, weights, fast=True, lazy=True, compile_=False):
     return get_method(name, device=device)
 
 
+def _resvr_torch_path(device, weights):
+    """ResVR on the pure-torch query path (the fallback without the fused kernel)."""
+    from .methods import ResVRMethod
+
+    return ResVRMethod(device, weights, fused=False)
+
+
 def _drag(first, n, width, height):
     """The views of a drag after ``first``: 10 degrees of yaw apart, pitch wandering a little."""
     from .geometry import View
@@ -319,6 +326,19 @@ def job_viewports(job: dict) -> dict:
         rows.append({"size": [w, h], "median_s": _median(ts), "min_s": min(ts), "times_s": ts, "warmup_s": t_warm,
                      "memory": mem.stop()})
     res["views"] = rows
+    if name == "resvr":
+        # the query paths side by side on the same views: the default against the torch fallback
+        res["query_path"] = m.query_path
+        w, h = job["sizes"][0]
+        views = _drag(View(30.0, 10.0, *FOV, w, h), max(2, min(4, job["repeats"])), w, h)
+        paths = {m.query_path: _median([_timed(device, lambda: m.render(v))[0] for v in views])}
+        if m.query_path != "torch":
+            alt = _resvr_torch_path(job["device"], job.get("weights"))
+            alt.prepare(path, lazy=False)
+            alt.render(views[0])
+            paths["torch"] = _median([_timed(device, lambda: alt.render(v))[0] for v in views])
+            del alt
+        res["query_paths"] = {"size": [w, h], "median_s": paths}
     if name == "resvr" and job.get("psnr_size"):
         w, h = job["psnr_size"]
         v = View(30.0, 10.0, *FOV, w, h)
@@ -800,6 +820,13 @@ def render_markdown(r) -> str:
         L += ["", "The GEMM-bound time is the MLP alone at the measured GEMM rate; the rest of a view is the "
                   "neighbour lookup, the phase and its cos/sin (memory-bound elementwise work), and the "
                   "geometry (float64 ray directions and pixel shapes)."]
+    qp = vr.get("query_paths")
+    if qp:
+        med = qp["median_s"]
+        L += ["", f"Query paths, {qp['size'][0]}x{qp['size'][1]} views (default: **{vr.get('query_path')}**): " +
+              ", ".join(f"{k} {v:.3f} s" for k, v in med.items()) +
+              (f"; fused is {med['torch'] / med['fused']:.2f}x faster than torch" if "fused" in med and "torch" in med
+               else "") + "."]
     if "fast_vs_fp32_psnr_db" in vr:
         L += ["", f"Fast path (bf16/fp16) against the fp32 path, {vr['psnr_size'][0]}x{vr['psnr_size'][1]} view: "
                   f"**PSNR {vr['fast_vs_fp32_psnr_db']} dB** (target ≥ {TARGET_PSNR:.0f} dB)."]

@@ -37,6 +37,13 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     assert rep["viewports"]["resvr"]["one_off"]["encoder_table_s"] > 0
     assert rep["viewports"]["hyperthumbnail"]["one_off"]["ht_full_decode_s"] > 0
     ar = rep["viewports"]["resvr"]["resvr_arith"]
+    # the query paths compared in one run: the default, and the torch fallback beside a faster default
+    from resvr.core.models import vr_fast
+
+    qp = rep["viewports"]["resvr"]["query_paths"]
+    assert rep["viewports"]["resvr"]["query_path"] == ("fused" if vr_fast.available() else "torch")
+    assert set(qp["median_s"]) == ({"fused", "torch"} if vr_fast.available() else {"torch"})
+    assert all(t > 0 for t in qp["median_s"].values()) and "Query paths" in md
     assert ar["macs_per_pixel"] == 4 * ar["macs_per_neighbour"] and ar["gemm_gflops"] > 0
     assert "kFLOP per viewport pixel" in md
     assert rep["viewports"]["resvr"]["fast_vs_fp32_psnr_db"] >= 45
