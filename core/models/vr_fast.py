@@ -108,6 +108,22 @@ def unavailable_reason() -> str | None:
     return _error
 
 
+def _linear_relu_op():
+    """oneDNN's linear with the ReLU fused into the GEMM (one pass over the activations instead
+    of two) where this torch build has it and it agrees with linear + relu; else the two ops."""
+    def plain(z, W, b):
+        return F.linear(z, W, b).relu_()
+
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        z, W, b = (torch.randn(64, 16).bfloat16(), torch.randn(8, 16).bfloat16(), torch.randn(8).bfloat16())
+        if torch.equal(op(z, W, b, "relu", [], ""), plain(z, W, b)):
+            return lambda z, W, b: op(z, W, b, "relu", [], "")
+    except (AttributeError, RuntimeError):
+        pass
+    return plain
+
+
 class FusedQuery:
     """Queries of a VR module against a split table ([amp | dy | dx], bf16) on the CPU.
 
@@ -125,6 +141,7 @@ class FusedQuery:
                        for m in lin[:-1]]
         self.last = (lin[-1].weight.detach().float(), lin[-1].bias.detach().float())
         self._buf: dict = {}
+        self._linear_relu = _linear_relu_op()
 
     def _buffers(self, n: int):
         b = self._buf
@@ -150,7 +167,7 @@ class FusedQuery:
               shape[q0:].data_ptr(), self.wp.data_ptr(), n, basis.data_ptr(), wts.data_ptr(), skip.data_ptr(), nt)
             z = basis
             for W, b in self.hidden:
-                z = F.linear(z, W, b).relu_()
+                z = self._linear_relu(z, W, b)
             z = (z.view(n, 4, -1) * wts.view(n, 4, 1)).sum(1)        # sum_k w_k h_k (float32)
             torch.addmm(self.last[1], z, self.last[0].T, out=out[q0:q1])
             out[q0:q1] += skip
