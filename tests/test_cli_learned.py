@@ -143,7 +143,7 @@ def test_case1_trains_only_the_vr_module_on_a_frozen_pretrained_codec(tmp_path):
     import torch
 
     from resvr.core.models.pipelines import build_model
-    from resvr.core.models.weights import export_weights
+    from resvr.core.models.weights import export_weights, safe_load
     from resvr.core.train.loop import train
 
     data = tmp_path / "erps"
@@ -152,7 +152,7 @@ def test_case1_trains_only_the_vr_module_on_a_frozen_pretrained_codec(tmp_path):
         Image.fromarray(textured_erp(128, 256, seed=i)).save(data / f"e{i}.png")
     ht_ck = save_tiny_checkpoint(tmp_path / "ht_ck.pt", TINY_HT, seed=3)
     ht_w = export_weights(ht_ck, tmp_path / "ht.pt", name="tiny-ht")          # fp16 weight file
-    want = {k[len("codec."):]: v.float() for k, v in torch.load(ht_w, weights_only=False)["state_dict"].items()
+    want = {k[len("codec."):]: v.float() for k, v in safe_load(ht_w)["state_dict"].items()
             if k.startswith("codec.")}
     model_cfg = dict(TINY_RESVR, shape="2d", separate=True, freeze_codec=True, init_codec=str(ht_w))
     cfg = {"name": "case1", "model": model_cfg,
@@ -162,7 +162,7 @@ def test_case1_trains_only_the_vr_module_on_a_frozen_pretrained_codec(tmp_path):
     torch.manual_seed(0)
     before = {k: v.clone() for k, v in build_model(model_cfg).vr.state_dict().items()}  # train() seeds 0 too
     out = train(cfg, root=tmp_path, progress=False)
-    sd = torch.load(out / "latest.pt", weights_only=False)["model"]
+    sd = safe_load(out / "latest.pt")["model"]
     codec = {k[len("codec."):]: v for k, v in sd.items() if k.startswith("codec.")}
     assert set(want) <= set(codec)
     for k, v in want.items():
