@@ -227,21 +227,14 @@ def _load_photos(folder, n: int = 12):
 
 
 # ============================================================================ worker side
-def _make_method(name, device, weights, fast=True, lazy=True, compile_=False):
+def _make_method(name, device, weights, fast=True, lazy=True, compile_=False, fused=True):
     from .methods import HyperThumbnailMethod, ResVRMethod, get_method
 
     if name == "resvr":
-        return ResVRMethod(device, weights, fast=fast, lazy=lazy, compile=compile_)
+        return ResVRMethod(device, weights, fast=fast, lazy=lazy, compile=compile_, fused=fused)
     if name == "hyperthumbnail":
         return HyperThumbnailMethod(device, weights, fast=fast)
     return get_method(name, device=device)
-
-
-def _resvr_torch_path(device, weights):
-    """ResVR on the pure-torch query path (the fallback without the fused kernel)."""
-    from .methods import ResVRMethod
-
-    return ResVRMethod(device, weights, fused=False)
 
 
 def _drag(first, n, width, height):
@@ -327,14 +320,15 @@ def job_viewports(job: dict) -> dict:
                      "memory": mem.stop()})
     res["views"] = rows
     if name == "resvr":
-        # the query paths side by side on the same views: the default against the torch fallback
+        # the query paths side by side on the same views: the default (measured above, first size)
+        # against the torch fallback
         res["query_path"] = m.query_path
         w, h = job["sizes"][0]
-        views = _drag(View(30.0, 10.0, *FOV, w, h), max(2, min(4, job["repeats"])), w, h)
-        paths = {m.query_path: _median([_timed(device, lambda: m.render(v))[0] for v in views])}
+        views = _drag(View(30.0, 10.0, *FOV, w, h), job["repeats"], w, h)
+        paths = {m.query_path: rows[0]["median_s"]}
         if m.query_path != "torch":
-            alt = _resvr_torch_path(job["device"], job.get("weights"))
-            alt.prepare(path, lazy=False)
+            alt = _make_method("resvr", job["device"], job.get("weights"), lazy=False, fused=False)   # the fallback
+            alt.prepare(path)
             alt.render(views[0])
             paths["torch"] = _median([_timed(device, lambda: alt.render(v))[0] for v in views])
             del alt

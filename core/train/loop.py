@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from ..models.downsampler import bicubic_down
 from ..models.pipelines import build_model, count_params
-from .data import ERPPool, build_pool, crop_wrap, list_images, load_rgb, load_split, synth_cubemap_erp
 from ..models.weights import safe_load
+from .data import ERPPool, build_pool, crop_wrap, list_images, load_rgb, load_split, synth_cubemap_erp
 from .dps import collate, dps_sample
 
 
@@ -125,11 +125,13 @@ def _out_of_time(t0: float, max_hours: float | None, world: int) -> bool:
     """Has this segment used its wall-clock budget? Every rank takes rank 0's answer."""
     if max_hours is None:
         return False
-    flag = torch.tensor([float(time.time() - t0 > max_hours * 3600)])
-    if world > 1:
-        import torch.distributed as dist
+    late = time.time() - t0 > max_hours * 3600
+    if world == 1:
+        return late
+    import torch.distributed as dist
 
-        dist.broadcast(flag, 0)
+    flag = torch.tensor([float(late)])
+    dist.broadcast(flag, 0)
     return bool(flag.item())
 
 
@@ -163,14 +165,14 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     # (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up),
     # then trains jointly at ``lr * codec_lr_mult``.
     freeze_until = int(tc.get("codec_freeze_iters", 0)) if model.kind == "resvr" else 0
-    is_eb = lambda n: n.endswith("quantiles")  # noqa: E731
-    codec_names = {n for n, _ in model.named_parameters() if n.startswith("codec.")} if freeze_until else set()
-    eb_params = [p for n, p in model.named_parameters() if is_eb(n) and p.requires_grad]
-    main_params = [p for n, p in model.named_parameters() if not is_eb(n) and p.requires_grad]
-    groups = [{"params": [p for n, p in model.named_parameters()
-                          if not is_eb(n) and p.requires_grad and n not in codec_names]}]
-    if codec_names:
-        groups.append({"params": [p for n, p in model.named_parameters() if not is_eb(n) and n in codec_names],
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    eb_params = [p for n, p in trainable if n.endswith("quantiles")]
+    main = [(n, p) for n, p in trainable if not n.endswith("quantiles")]
+    main_params = [p for _, p in main]
+    staged = bool(freeze_until)   # the codec gets its own parameter group (lower lr, zero while frozen)
+    groups = [{"params": [p for n, p in main if not (staged and n.startswith("codec."))]}]
+    if staged:
+        groups.append({"params": [p for n, p in main if n.startswith("codec.")],
                        "lr": tc.get("lr", 2e-4) * float(tc.get("codec_lr_mult", 0.1))})
     opt = torch.optim.Adam(groups, lr=tc.get("lr", 2e-4), betas=(0.9, 0.99))
     aux_opt = torch.optim.Adam(eb_params or [torch.zeros(1, requires_grad=True)], lr=tc.get("lr_aux", 1e-3))
@@ -178,7 +180,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     lr_fn = lr_schedule(tc)
     lambdas = [lr_fn] + ([lambda i: 0.0 if i < freeze_until else lr_fn(i) * min(1.0, (i + 1 - freeze_until) /
                                                                                    int(tc.get("warmup", 200)))]
-                         if codec_names else [])
+                         if staged else [])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda" and amp_dtype == torch.float16)
 
@@ -197,12 +199,8 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     if resume:
         ck = safe_load(resume)
         model.load_state_dict(ck["model"])
-        if len(ck["opt"]["param_groups"]) == len(opt.param_groups):
-            opt.load_state_dict(ck["opt"])
-            aux_opt.load_state_dict(ck["aux_opt"])
-        else:
-            print(f"{resume}: optimiser has {len(ck['opt']['param_groups'])} parameter groups, this config "
-                  f"{len(opt.param_groups)}: optimiser state starts fresh")
+        opt.load_state_dict(ck["opt"])
+        aux_opt.load_state_dict(ck["aux_opt"])
         start, best = ck["iter"], ck.get("best", -1.0)
         sched.last_epoch = start - 1   # the schedule is a function of the iteration: the config's, not the file's
         sched.step()
@@ -215,7 +213,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
 
     def set_frozen(it):
         frozen = it < freeze_until
-        if freeze_until and model.freeze_codec != frozen:
+        if staged and model.freeze_codec != frozen:
             model.freeze_codec = frozen
             model.codec.requires_grad_(not frozen)
             model.train()
@@ -223,7 +221,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                      find_unused_parameters=bool(freeze_until))
+                                                      find_unused_parameters=staged)
         net.kind, net.codec = model.kind, model.codec
 
     pool = build_pool(cfg["data"], root, seed)
