@@ -281,12 +281,7 @@ def job_viewports(job: dict) -> dict:
         t2, _ = _timed(device, m.prefetch)
         one.update(prepare_s=t, encoder_table_s=t2)
     elif name == "hyperthumbnail":
-        from .jpeg.container import read_jpeg_dct
-        from .models.codec import dequantised_maps
-
-        t, (lr, deq) = _timed(device, lambda: (
-            torch.from_numpy(load_image(path)).permute(2, 0, 1)[None].float().div(255).to(device),
-            dequantised_maps(*read_jpeg_dct(path)[:4]).to(device)))
+        t, (lr, deq) = _timed(device, lambda: m.read(path))
         one["dct_read_s"] = max(0.0, t - one["jpeg_decode_s"])
         t2, _ = _timed(device, lambda: m.decode(lr, deq))
         one["ht_full_decode_s"] = t2
@@ -305,7 +300,7 @@ def job_viewports(job: dict) -> dict:
                               "flops_per_pixel": 2 * macs, "trig_per_pixel": 4 * vr.amp,
                               "gemm_gflops": round(_gemm_gflops(device, vr.amp, vr.decoder[0].out_features), 1),
                               "amp": vr.amp, "hidden": vr.decoder[0].out_features,
-                              "params": sum(p.numel() for p in m.model.parameters())}
+                              "vr_params": sum(p.numel() for p in vr.parameters())}
     rows = []
     for (w, h) in job["sizes"]:
         first = View(30.0, 10.0, *FOV, w, h)
@@ -378,10 +373,7 @@ def job_nerv(job: dict) -> dict:
         if job["method"] == "resvr":
             run["table_built"] = round(m.tiles_built(), 3)
         out["runs"].append(run)
-        m.path = None
-        for attr in ("hr", "feats", "_xp"):
-            if hasattr(m, attr):
-                setattr(m, attr, {} if attr == "feats" else None)
+        m.release()
         _trim()
     return out
 
@@ -545,7 +537,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
     import torch
     from PIL import Image
 
-    from .methods import pick_device
+    from .device import pick_device
 
     dev = str(pick_device(device))
     cfg = dict(QUICK if quick else FULL)

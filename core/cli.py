@@ -319,7 +319,7 @@ def _device(args):
 
 def _encode_learned_cmd(args) -> int:
     from .encode import LearnedEncoder
-    from .methods import pick_device
+    from .device import pick_device
 
     if args.quality is not None:
         raise UsageError("--quality applies to --method jpeg; use --bpp or --qscale for the learned methods")
@@ -336,7 +336,7 @@ def _encode_learned_cmd(args) -> int:
 
 def _encode_all_cmd(args) -> int:
     from .encode import encode_bundle
-    from .methods import pick_device
+    from .device import pick_device
 
     if args.quality is not None or args.qscale is not None:
         raise UsageError("--method all matches every method to --bpp; --quality/--qscale do not apply")

@@ -38,8 +38,7 @@ def to_multiple(hr: torch.Tensor, m: int, name: str = "image") -> torch.Tensor:
 class LearnedEncoder:
     def __init__(self, method: str, weights=None, device="cpu"):
         self.method = method
-        self.model, self.info = load_weights(method, weights, device)
-        self.codec = self.model.codec
+        self.codec, self.info = load_weights(method, weights, device, part="codec")
         self.device = torch.device(device)
 
     @torch.no_grad()

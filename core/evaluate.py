@@ -267,7 +267,8 @@ def evaluate(folder, out_dir, bpp: float = 0.3, fov=(120.0, 90.0), size=(1024, 7
 
     from .geometry import View
     from .imageio import load_image
-    from .methods import HyperThumbnailMethod, ResVRMethod, get_method, pick_device
+    from .device import pick_device
+    from .methods import HyperThumbnailMethod, ResVRMethod, get_method
     from .metrics import LPIPSMetric, ssim
 
     t_start = time.perf_counter()

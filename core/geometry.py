@@ -25,6 +25,7 @@ __all__ = [
     "View",
     "erp_to_lonlat",
     "lonlat_to_erp",
+    "erp_reflect",
     "lonlat_to_vec",
     "vec_to_lonlat",
     "view_rays",
@@ -85,6 +86,18 @@ def lonlat_to_erp(lon: torch.Tensor, lat: torch.Tensor, H: int, W: int):
     x = (wrap_lon(lon) / (2 * math.pi) + 0.5) * W
     y = (0.5 - lat / math.pi) * H
     return x, y
+
+
+def erp_reflect(iy: torch.Tensor, ix: torch.Tensor, H: int, W: int):
+    """Integer ERP pixel indices that may lie beyond the image -> the pixel they show (the one
+    pole-reflection rule of the project): a row above the top (below the bottom) is that row seen
+    from the other side of the pole, i.e. row ``-1 - iy`` (``2H - 1 - iy``) shifted by ``W // 2``
+    columns; columns wrap across +-180 degrees. ``iy`` and ``ix`` broadcast. Used by
+    ``sampling.pole_band``, ``models.vr.neighbours`` and ``models.vr_render``; the fused C kernel
+    (``models/vr_kernel.c``) carries the same rule in C, and tests/test_fused.py checks they agree."""
+    top, bot = iy < 0, iy >= H
+    src = torch.where(top, -1 - iy, torch.where(bot, 2 * H - 1 - iy, iy))
+    return src, torch.remainder(torch.where(top | bot, ix + W // 2, ix), W)
 
 
 def lonlat_to_vec(lon: torch.Tensor, lat: torch.Tensor) -> torch.Tensor:

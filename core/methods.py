@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .device import pick_device
 from .errors import BadInput, MethodUnavailable
 from .geometry import View
 from .imageio import load_image
@@ -25,14 +26,6 @@ LABELS = {
     "resvr": "ResVR",
     "reference": "Reference (HR)",
 }
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MethodUnavailable("CUDA was requested but no CUDA device is available")
-    return torch.device(device)
 
 
 class Method:
@@ -54,6 +47,10 @@ class Method:
     def render(self, view: View) -> np.ndarray:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Forget the prepared file and free what it cached (``prepare`` again before ``render``)."""
+        self.path = None
+
     @staticmethod
     def _to_numpy(t: torch.Tensor) -> np.ndarray:
         return t.float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -69,6 +66,10 @@ class SampledMethod(Method):
         img = load_image(self.path)
         self.erp = torch.from_numpy(img).permute(2, 0, 1).contiguous().to(self.device)
         self.info = {"size": (img.shape[1], img.shape[0])}
+
+    def release(self) -> None:
+        super().release()
+        self.erp = None
 
     def render(self, view: View) -> np.ndarray:
         if self.path is None:
@@ -105,282 +106,60 @@ def get_method(name: str, device=None, weights=None) -> Method:
 
 
 # ----------------------------------------------------------------------------- learned methods
-def _autocast(device: torch.device, enabled: bool = True):
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device.type, dtype=dtype, enabled=enabled)
-
-
 @register
 class ResVRMethod(Method):
     """ResVR: the VR module renders the viewport straight from the LR JPEG (no HR ERP).
 
-    ``fast`` (default) uses bf16 autocast on the CPU / fp16 on CUDA, channels_last convolutions
-    and a table in that dtype; ``fast=False`` is the fp32 reference path. Either way the phase and
-    its cos/sin are computed in float32 and the bilinear skip uses the exact decoded colours.
-
-    Per image, the VR module's per-LR-pixel table (amplitudes and frequencies, 2 x amp values) is
-    built in tiles of ``tile`` LR pixels, each computed on its region plus the encoder's receptive
-    field, cut from the same padded input as ``VRModule.features`` (so a tile equals that region of
-    ``features`` up to rounding). With ``lazy`` (default) a tile is built the first time a view
-    needs it: the first view of a large panorama pays, in time and memory, only for the part of
-    the sphere it shows (on the CPU the pages of unbuilt tiles are never touched); ``prefetch()``
-    builds the rest, e.g. while the user looks.
-
-    A view: one float64 back-map per block of ``chunk`` viewport pixels (padded by a pixel) gives
-    both the lookup coordinates and the pixel shapes (``shape.padded_lonlat``). On the CPU in fast
-    mode the queries then run through the fused C kernel + bf16 GEMMs of ``models.vr_fast``
-    (``query_path`` says which path renders; ``fused=False`` or no C compiler gives the torch
-    path, VR queries of ``query_chunk`` points whose temporaries stay in cache).
-
-    ``compile`` (default: ``$RESVR_COMPILE``) runs the query through ``torch.compile`` (fusing the
-    lookup, phase, cos/sin and amplitude into one loop; a one-off compile of tens of seconds); any
-    failure falls back to eager mode with a warning.
+    A thin adapter: the weights give the VR module, and ``models.vr_render.VRRenderer`` (the
+    model's inference path: lazily tiled table, fused kernel, query paths) renders; the options
+    ``fast``, ``lazy``, ``compile`` (default ``$RESVR_COMPILE``) and ``fused`` are the renderer's.
     """
 
     name = "resvr"
-    chunk = 1 << 15          # viewport pixels per geometry block
-    query_chunk = 1 << 11    # query points per VR call (temporaries stay in cache)
-    tile = (32, 64)          # LR rows x columns per lazily built table tile
-    max_run = 4              # at most this many adjacent tiles built in one encoder call
 
     def __init__(self, device=None, weights=None, fast: bool = True, shape_kind: str | None = None,
                  lazy: bool = True, compile: bool | None = None, fused: bool = True):
         super().__init__(device, weights)
+        from .models.vr_render import VRRenderer
         from .models.weights import load_weights
 
-        self.model, self.winfo = load_weights("resvr", weights, self.device)
-        self.vr = self.model.vr
-        self.shape_kind = shape_kind or self.model.shape_kind
-        self.fast = fast
-        self.lazy = lazy
+        self.vr, self.winfo = load_weights("resvr", weights, self.device, part="vr")
         if compile is None:
             compile = os.environ.get("RESVR_COMPILE", "").lower() in ("1", "true", "yes", "on")
-        self.compile = bool(compile)
-        self._compiled = None
-        self.fused_enabled = fused
-        self._fused = None
-        self.feats: dict = {}
-        if self.device.type == "cuda":   # few large launches instead of many small ones
-            self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
-        if fast:
-            self.vr.encoder.to(memory_format=torch.channels_last)
-
-    @torch.no_grad()
-    def _fuse_head(self) -> None:
-        """h_a and h_f as one convolution, frequencies reordered from (dy, dx) pairs to [dy | dx]
-        (an inference-side copy; the module's parameters are untouched)."""
-        a = self.vr.amp
-        perm = torch.cat((torch.arange(0, a, 2), torch.arange(1, a, 2))).to(self.device)
-        self._head_w = torch.cat((self.vr.h_a.weight, self.vr.h_f.weight[perm])).contiguous(
-            memory_format=torch.channels_last if self.fast else torch.contiguous_format)
-        self._head_b = torch.cat((self.vr.h_a.bias, self.vr.h_f.bias[perm]))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        if not self.fast:
-            return torch.float32
-        return torch.bfloat16 if self.device.type == "cpu" else torch.float16
+        self.renderer = VRRenderer(self.vr, self.device, shape_kind or self.winfo["cfg"].get("shape", "ssr"),
+                                   fast=fast, lazy=lazy, compile=compile, fused=fused)
 
     def prepare(self, path, lazy: bool | None = None) -> None:
         self.path = Path(path)
         img = load_image(self.path)
-        h, w = img.shape[:2]
-        self._fuse_head()
-        self._lr8 = torch.from_numpy(img).to(self.device)                        # (h, w, 3) uint8
-        self._R = self.vr.receptive_radius()
-        self._ntiles = (-(-h // self.tile[0]), -(-w // self.tile[1]))
-        self._done = torch.zeros(self._ntiles, dtype=torch.bool)
-        # [amplitudes | frequencies dy | frequencies dx] per LR pixel in the compute dtype; on the
-        # CPU the pages of tiles never built are never touched, so they take no memory
-        self.feats = {"table": torch.empty(1, h * w, 2 * self.vr.amp, dtype=self.dtype, device=self.device),
-                      "rgb": self._lr8.view(1, h * w, 3),                          # exact uint8 skip colours
-                      "h": h, "w": w, "wrap": True, "freq_split": True}
-        self.info = {"size": (w, h), "model": self.winfo.get("name")}
-        if not (self.lazy if lazy is None else lazy):
-            self.prefetch()
-
-    # ------------------------------------------------------------------ the per-LR-pixel table
-    def _input(self, ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
-        """Rows [ya, yb) x columns [xa, xb) of the encoder input of ``VRModule.features``: the LR
-        image normalised to [-1, 1], reflected across the poles with a 180 degree shift and padded
-        circularly by ``pad`` (``sampling.pole_band``), in its padded coordinates; (1, 3, rows, cols)."""
-        h, w = self.feats["h"], self.feats["w"]
-        p, d = self.vr.pad, self.device
-        r = torch.arange(ya - p, yb - p, device=d)
-        top, bot = r < 0, r >= h
-        src_r = torch.where(top, -1 - r, torch.where(bot, 2 * h - 1 - r, r))
-        shift = (top | bot).long() * (w // 2)
-        src_c = torch.remainder(torch.arange(xa - p, xb - p, device=d)[None, :] - shift[:, None], w)
-        x = self._lr8[src_r[:, None], src_c]                                     # (rows, cols, 3) uint8
-        x = x.permute(2, 0, 1)[None].float().div(255)
-        return (x - 0.5) / 0.5
-
-    @torch.no_grad()
-    def _build(self, r0: int, r1: int, c0: int, c1: int) -> None:
-        """Table rows for LR pixels [r0, r1) x [c0, c1): encoder + (h_a, h_f) on the region plus
-        its receptive-field halo, cut from the padded input exactly as ``features`` sees it (the
-        window is clipped where the padded image ends, where ``features`` zero-pads too)."""
-        import torch.nn.functional as F
-
-        h, w, p, R = self.feats["h"], self.feats["w"], self.vr.pad, self._R
-        ya, yb = max(0, r0 + p - R), min(h + 2 * p, r1 + p + R)
-        xa, xb = max(0, c0 + p - R), min(w + 2 * p, c1 + p + R)
-        x = self._input(ya, yb, xa, xb)
-        if self.fast:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(self.device, self.fast):
-            z = self.vr.encoder(x)
-            del x
-            f = F.conv2d(z, self._head_w, self._head_b, padding=1)
-        del z
-        oy, ox = r0 + p - ya, c0 + p - xa
-        f = f[0, :, oy:oy + r1 - r0, ox:ox + c1 - c0].permute(1, 2, 0)
-        self.feats["table"].view(h, w, -1)[r0:r1, c0:c1] = f
-
-    def _build_tiles(self, need: torch.Tensor) -> None:
-        """Build the tiles marked in ``need`` (bool (rows, cols)) that are not built yet; runs of
-        adjacent tiles in a tile row are built as one region (less halo)."""
-        todo = (need & ~self._done).numpy()
-        if not todo.any():
-            return
-        h, w = self.feats["h"], self.feats["w"]
-        TR, TC = self.tile
-        for ty in range(todo.shape[0]):
-            tx = 0
-            while tx < todo.shape[1]:
-                if not todo[ty, tx]:
-                    tx += 1
-                    continue
-                t0 = tx
-                while tx < todo.shape[1] and todo[ty, tx] and tx - t0 < self.max_run:
-                    tx += 1
-                self._build(ty * TR, min(h, (ty + 1) * TR), t0 * TC, min(w, tx * TC))
-                self._done[ty, t0:tx] = True
-
-    def _ensure(self, idx: torch.Tensor) -> None:
-        """Build the tiles that hold the flat LR indices ``idx`` (the neighbours of a query)."""
-        if bool(self._done.all()):
-            return
-        w = self.feats["w"]
-        TR, TC = self.tile
-        nty, ntx = self._ntiles
-        tid = (torch.div(idx, w, rounding_mode="floor") // TR) * ntx + torch.remainder(idx, w) // TC
-        need = torch.zeros(nty * ntx, dtype=torch.bool, device=idx.device)
-        need[tid.flatten()] = True
-        self._build_tiles(need.view(nty, ntx).cpu())
+        self.renderer.set_image(img, lazy=lazy)
+        self.info = {"size": (img.shape[1], img.shape[0]), "model": self.winfo.get("name")}
 
     def prefetch(self) -> None:
-        """Build every tile not built yet (the whole table), in blocks of 4 x 8 tiles (less halo
-        than tile by tile)."""
-        h, w = self.feats["h"], self.feats["w"]
-        TR, TC = self.tile
-        nty, ntx = self._ntiles
-        for ty0 in range(0, nty, 4):
-            for tx0 in range(0, ntx, 8):
-                ty1, tx1 = min(nty, ty0 + 4), min(ntx, tx0 + 8)
-                block = self._done[ty0:ty1, tx0:tx1]
-                if bool(block.any()):
-                    need = torch.zeros(self._ntiles, dtype=torch.bool)
-                    need[ty0:ty1, tx0:tx1] = True
-                    self._build_tiles(need)
-                else:
-                    self._build(ty0 * TR, min(h, ty1 * TR), tx0 * TC, min(w, tx1 * TC))
-                    block[...] = True
+        """Build the rest of the image's table (e.g. while the user looks)."""
+        self.renderer.prefetch()
 
     def tiles_built(self) -> float:
-        """Fraction of the table built so far."""
-        return float(self._done.float().mean()) if self.feats else 0.0
-
-    # ------------------------------------------------------------------ views
-    def _decoder(self):
-        """VRModule.decode_neighbours, compiled when asked (once; any failure -> eager)."""
-        if self.compile and self._compiled is None:
-            try:
-                self._compiled = torch.compile(self.vr.decode_neighbours, dynamic=False)
-            except Exception as e:  # noqa: BLE001
-                self._compile_failed(e)
-        return self._compiled if self.compile else self.vr.decode_neighbours
-
-    def _compile_failed(self, e: Exception) -> None:
-        import warnings
-
-        warnings.warn(f"resvr: torch.compile unavailable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
-                      "using eager mode")
-        self.compile = False
-        self._compiled = None
-
-    def _query(self, x, y, s):
-        """x, y (1, n) LR coords, s (1, n, 10) -> RGB (1, n, 3); builds missing table tiles first."""
-        vr = self.vr
-        idx, rel, wts = vr._neighbours(x, y, self.feats["h"], self.feats["w"], True)
-        self._ensure(idx)
-        dec = self._decoder()
-        n, m = x.shape[1], self.query_chunk
-        if self.compile and n < m:   # one static shape for the compiled graph: pad the last chunk
-            pad = (0, 0, 0, m - n)
-            idx, rel = torch.nn.functional.pad(idx, pad), torch.nn.functional.pad(rel, (0, 0) + pad)
-            wts, s = torch.nn.functional.pad(wts, pad), torch.nn.functional.pad(s, pad)
-        if self.compile:
-            try:
-                return dec(self.feats, idx, rel, wts, s)[:, :n]
-            except Exception as e:  # noqa: BLE001
-                self._compile_failed(e)
-                idx, rel, wts, s = idx[:, :n], rel[:, :n], wts[:, :n], s[:, :n]
-        return vr.decode_neighbours(self.feats, idx, rel, wts, s)
-
-    def _fused_query(self):
-        """The fused C kernel + bf16 GEMM query path (CPU, fast mode), or None (torch path)."""
-        if self._fused is None:
-            self._fused = False
-            if self.device.type == "cpu" and self.fast and self.fused_enabled and not self.compile:
-                from .models import vr_fast
-
-                if vr_fast.available():
-                    self._fused = vr_fast.FusedQuery(self.vr)
-        return self._fused or None
+        return self.renderer.tiles_built()
 
     @property
     def query_path(self) -> str:
-        """Which query path renders: 'fused' (C kernel + bf16 GEMMs), 'compiled' or 'torch'."""
-        return "fused" if self._fused_query() else ("compiled" if self.compile else "torch")
+        return self.renderer.query_path
 
-    @torch.no_grad()
+    def release(self) -> None:
+        super().release()
+        self.renderer.release()
+
     def render(self, view: View) -> np.ndarray:
-        from .geometry import lonlat_to_erp
-        from .shape import padded_lonlat, shape_from_lonlat
-
         if self.path is None:
             raise RuntimeError("prepare() a file before render()")
-        h, w = self.feats["h"], self.feats["w"]
-        d = self.device
-        fused = self._fused_query()
-        out = torch.empty(view.height * view.width, 3, device=d)
-        rows = max(1, self.chunk // view.width)
-        qc = max(1, self.query_chunk)
-        for r0 in range(0, view.height, rows):
-            r1 = min(view.height, r0 + rows)
-            # one float64 back-map of the rows (padded by a pixel): lookup coordinates and pixel shapes
-            lon, lat = padded_lonlat(view, (r0, r1), device=d)
-            x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
-            x, y = x.flatten()[None].float(), y.flatten()[None].float()
-            s = shape_from_lonlat(lon, lat, h, self.shape_kind).flatten(0, 1)[None]
-            del lon, lat
-            base, n = r0 * view.width, x.shape[1]
-            if fused is not None:
-                if not bool(self._done.all()):
-                    self._ensure(self.vr._neighbours(x, y, h, w, True)[0])
-                fused(self.feats["table"][0], self.feats["rgb"][0], h, w, x[0], y[0], s[0], out[base:base + n])
-                continue
-            with _autocast(d, self.fast):
-                for q0 in range(0, n, qc):
-                    q1 = min(n, q0 + qc)
-                    out[base + q0:base + q1] = self._query(x[:, q0:q1], y[:, q0:q1], s[:, q0:q1])[0]
-        return out.view(view.height, view.width, 3).clamp_(0, 1).cpu().numpy()
+        return self.renderer.render(view)
 
 
 @register
 class HyperThumbnailMethod(Method):
-    """HyperThumbnail: decode the whole HR ERP once (cached), then resample each view.
+    """HyperThumbnail: decode the whole HR ERP once (cached, ``models.hyperthumbnail.decode_erp_bands``),
+    then resample each view.
 
     ``fast`` (default): bf16 autocast on the CPU / fp16 on CUDA with channels_last convolutions;
     ``fast=False`` is the fp32 reference path.
@@ -388,59 +167,51 @@ class HyperThumbnailMethod(Method):
 
     name = "hyperthumbnail"
     mode = "bicubic"
-    band_pixels = 3 << 20    # HR pixels per decoded band, context included (bounded working memory)
 
     def __init__(self, device=None, weights=None, fast: bool = True, mode: str | None = None):
         super().__init__(device, weights)
         from .models.weights import load_weights
 
-        self.model, self.winfo = load_weights("hyperthumbnail", weights, self.device)
+        self.decoder, self.winfo = load_weights("hyperthumbnail", weights, self.device, part="decoder")
         self.fast = fast
         self.mode = mode or self.mode
+        self.hr = None
         if fast:
-            self.model.decoder.to(memory_format=torch.channels_last)
+            self.decoder.to(memory_format=torch.channels_last)
 
-    def prepare(self, path) -> None:
+    def read(self, path) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's inputs from a file: LR (1, 3, h, w) float in [0, 1] and the dequantised
+        coefficient maps, on the method's device."""
         from .jpeg.container import read_jpeg_dct
         from .models.codec import dequantised_maps
 
-        self.path = Path(path)
-        img = load_image(self.path)
-        Y, Cb, Cr, qt = read_jpeg_dct(self.path)[:4]
+        path = Path(path)
+        img = load_image(path)
+        Y, Cb, Cr, qt = read_jpeg_dct(path)[:4]
         h, w = img.shape[:2]
         if any(c.shape[:2] != (h // 8, w // 8) for c in (Y, Cb, Cr)) or h % 8 or w % 8:
-            raise BadInput(f"{self.path}: not a 4:4:4 JPEG with whole 8x8 blocks (HyperThumbnail decodes "
+            raise BadInput(f"{path}: not a 4:4:4 JPEG with whole 8x8 blocks (HyperThumbnail decodes "
                            "its own files, written by 'resvr encode --method hyperthumbnail')")
         deq = dequantised_maps(Y, Cb, Cr, qt).to(self.device)
         lr = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(self.device)
-        self.hr = self.decode(lr, deq)
-        self.info = {"size": (w, h), "hr_size": (self.hr.shape[-1], self.hr.shape[-2]), "model": self.winfo.get("name")}
+        return lr, deq
 
-    @torch.no_grad()
+    def prepare(self, path) -> None:
+        self.path = Path(path)
+        lr, deq = self.read(self.path)
+        self.hr = self.decode(lr, deq)
+        self.info = {"size": (lr.shape[-1], lr.shape[-2]), "hr_size": (self.hr.shape[-1], self.hr.shape[-2]),
+                     "model": self.winfo.get("name")}
+
     def decode(self, lr: torch.Tensor, deq: torch.Tensor, band_blocks: int | None = None, overlap: int = 2) -> torch.Tensor:
-        """Full HR ERP as uint8 (3, H, W) on the method's device, decoded in bands of
-        ``band_blocks`` DCT-block rows (plus ``overlap`` blocks of context each side) so large
-        panoramas do not run out of memory. By default a band holds about ``band_pixels`` HR
-        pixels, and at least 8 block rows: 8 at 8192 wide and above, the whole image at 2048 x 1024
-        (fewer band seams and less recomputed context for small panoramas, the same working memory
-        as fixed 8-row bands for large ones)."""
-        dec = self.model.decoder
-        s = dec.scale
-        nb = deq.shape[-2]
-        H, W = lr.shape[-2] * s, lr.shape[-1] * s
-        if band_blocks is None:
-            band_blocks = max(8, self.band_pixels // (8 * s * W) - 2 * overlap)
-        out = torch.empty(3, H, W, dtype=torch.uint8, device=self.device)
-        for b0 in range(0, nb, band_blocks):
-            b1 = min(nb, b0 + band_blocks)
-            e0, e1 = max(0, b0 - overlap), min(nb, b1 + overlap)
-            with _autocast(self.device, self.fast):
-                hr = dec.decode_erp(lr[..., 8 * e0:8 * e1, :], deq[..., e0:e1, :])
-            top = (b0 - e0) * 8 * s
-            band = hr[0, :, top:top + (b1 - b0) * 8 * s]
-            out[:, b0 * 8 * s:b1 * 8 * s] = band.float().clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
-            del hr, band
-        return out
+        """Full HR ERP as uint8 (3, H, W) on the method's device (``decode_erp_bands``)."""
+        from .models.hyperthumbnail import decode_erp_bands
+
+        return decode_erp_bands(self.decoder, lr, deq, self.fast, band_blocks, overlap)
+
+    def release(self) -> None:
+        super().release()
+        self.hr = None
 
     def render(self, view: View) -> np.ndarray:
         if self.path is None:

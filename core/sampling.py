@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .geometry import lonlat_to_erp
+from .geometry import erp_reflect, lonlat_to_erp
 
 MODES = ("nearest", "bilinear", "bicubic")
 _PAD = 3  # enough support for bicubic (2) plus one
@@ -24,13 +24,13 @@ def pole_band(erp: torch.Tensor, y0: int, y1: int, pad: int = _PAD) -> torch.Ten
     circular padding on each side: shape (..., y1-y0, W+2*pad)."""
     H, W = erp.shape[-2:]
     rows = torch.arange(y0, y1, device=erp.device)
-    top, bottom = rows < 0, rows >= H
-    src = torch.where(top, -1 - rows, torch.where(bottom, 2 * H - 1 - rows, rows))
+    src, _ = erp_reflect(rows, rows, H, W)
     band = erp.index_select(-2, src)
-    flip = top | bottom
-    if bool(flip.any()):
+    flip = (rows < 0) | (rows >= H)
+    if bool(flip.any()):   # every reflected row takes the same shifted columns
+        cols = erp_reflect(torch.full((W,), -1, device=erp.device), torch.arange(W, device=erp.device), H, W)[1]
         band = band.clone()
-        band[..., flip, :] = band[..., flip, :].roll(W // 2, dims=-1)
+        band[..., flip, :] = band[..., flip, :].index_select(-1, cols)
     if pad:
         band = torch.cat((band[..., -pad:], band, band[..., :pad]), dim=-1)
     return band

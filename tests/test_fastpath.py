@@ -160,7 +160,7 @@ def test_query_under_bf16_autocast_is_closer_to_fp32_than_the_original():
 def test_lazy_tiles_equal_the_whole_table_and_features(tmp_path, lr_file):
     fast, ref = _methods(tmp_path, lr_file)
     img = torch.from_numpy(load_image(lr_file)).permute(2, 0, 1)[None].float() / 255
-    ref.tile, ref.max_run = (8, 16), 2
+    ref.renderer.tile, ref.renderer.max_run = (8, 16), 2
     ref.prepare(lr_file)
     view = View(-150, 35, 100, 80, 96, 64)
     lazy = ref.render(view)
@@ -170,7 +170,7 @@ def test_lazy_tiles_equal_the_whole_table_and_features(tmp_path, lr_file):
     with torch.no_grad():
         table = ref.vr.features(img, wrap=True)["table"][0]
     a = ref.vr.amp
-    t = ref.feats["table"][0]
+    t = ref.renderer.feats["table"][0]
     # equal up to the rounding of convolutions over differently sized inputs
     torch.testing.assert_close(t[:, :a], table[:, :a], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(t[:, a:a + a // 2], table[:, a:2 * a:2], atol=1e-5, rtol=1e-5)
@@ -191,13 +191,13 @@ def test_tiles_equal_features_when_the_receptive_field_exceeds_the_pad(tmp_path,
     cfg = {**TINY_RESVR, "vr": {"enc_channels": 6, "enc_blocks": 6, "amp": 8, "hidden": 8, "mlp_layers": 1}}
     m = ResVRMethod("cpu", save_tiny_checkpoint(tmp_path / "w6.pt", cfg, seed=4), fast=False)
     assert m.vr.receptive_radius() > m.vr.pad
-    m.tile, m.max_run = (8, 16), 3
+    m.renderer.tile, m.renderer.max_run = (8, 16), 3
     m.prepare(lr_file, lazy=False)
     img = torch.from_numpy(load_image(lr_file)).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         table = m.vr.features(img, wrap=True)["table"][0]
     a = m.vr.amp
-    t = m.feats["table"][0]
+    t = m.renderer.feats["table"][0]
     torch.testing.assert_close(t[:, :a], table[:, :a], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(t[:, a:a + a // 2], table[:, a:2 * a:2], atol=1e-5, rtol=1e-5)
 
@@ -206,9 +206,9 @@ def test_tiles_equal_features_when_the_receptive_field_exceeds_the_pad(tmp_path,
 def test_chunked_equals_whole(tmp_path, lr_file, fast_path):
     m = _methods(tmp_path, lr_file)[0 if fast_path else 1]
     view = View(170, -40, 100, 80, 96, 80)
-    m.chunk, m.query_chunk = 1 << 20, 1 << 20
+    m.renderer.chunk, m.renderer.query_chunk = 1 << 20, 1 << 20
     whole = m.render(view)
-    m.chunk, m.query_chunk = 7 * 96, 100
+    m.renderer.chunk, m.renderer.query_chunk = 7 * 96, 100
     np.testing.assert_allclose(whole, m.render(view), atol=2e-6 if fast_path else 0, rtol=0)
 
 
@@ -252,7 +252,7 @@ def test_compile_failure_falls_back_to_eager(tmp_path, lr_file, monkeypatch):
     view = View(10, 5, 90, 70, 40, 30)
     with pytest.warns(UserWarning, match="compile"):
         out = m.render(view)
-    assert not m.compile
+    assert not m.renderer.compile
     np.testing.assert_array_equal(out, eager.render(view))
 
 
@@ -268,7 +268,7 @@ def test_hyperthumbnail_fast_decode_matches_fp32(tmp_path):
     ms = []
     for fast in (True, False):
         m = HyperThumbnailMethod("cpu", w, fast=fast)
-        tail = m.model.decoder.tail.weight        # a non-trivial residual (same logical weights in
+        tail = m.decoder.tail.weight        # a non-trivial residual (same logical weights in
         with torch.no_grad():                     # both memory formats)
             tail.copy_(torch.randn(tail.shape, generator=torch.Generator().manual_seed(7)) * 0.02)
         m.prepare(tmp_path / "lr.jpg")

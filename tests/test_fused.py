@@ -12,7 +12,7 @@ from PIL import Image
 
 from resvr.core.geometry import View
 from resvr.core.models import vr_fast
-from resvr.core.models.vr import VRModule
+from resvr.core.models.vr import VRModule, neighbours
 from tests.helpers import save_tiny_checkpoint, textured_erp
 from tests.test_fastpath import SMALL_RESVR, _livelier, _psnr
 
@@ -42,7 +42,7 @@ def test_kernel_equals_decode_neighbours_at_the_seam_and_poles():
     s = torch.randn(n, 10, generator=g)
     feats = {"table": table.float()[None], "rgb": rgb[None], "h": h, "w": w, "wrap": True, "freq_split": True}
     with torch.no_grad():
-        idx, rel, wts = vr._neighbours(x[None].double(), y[None].double(), h, w, True)
+        idx, rel, wts = neighbours(x[None].double(), y[None].double(), h, w, True)
         ref = vr.decode_neighbours(feats, idx, rel.float(), wts.float(), s[None])[0]
     out = torch.empty(n, 3)
     vr_fast.FusedQuery(vr, chunk=700)(table, rgb, h, w, x, y, s, out)

@@ -105,9 +105,9 @@ def test_resvr_view_is_identical_whole_or_in_chunks(tmp_path):
     m = ResVRMethod(weights=w, fast=False)
     m.prepare(tmp_path / "lr.png")
     view = View(170, 40, 100, 80, 48, 40)
-    m.chunk = 1 << 20
+    m.renderer.chunk = 1 << 20
     whole = m.render(view)
-    m.chunk = 7 * 48  # 7 rows a chunk
+    m.renderer.chunk = 7 * 48  # 7 rows a chunk
     parts = m.render(view)
     assert whole.shape == (40, 48, 3)
     np.testing.assert_array_equal(whole, parts)
@@ -144,3 +144,46 @@ def test_tiny_model_overfits_one_image():
         opt.step()
         losses.append(float(loss))
     assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 4, (losses[:5], losses[-10:])
+
+
+def test_one_pole_reflection_rule_everywhere():
+    """geometry.erp_reflect is the rule; sampling.pole_band, vr.neighbours and the renderer's tile
+    input all follow it. Checked against an independent numpy statement of the rule: the row k
+    beyond a pole is row k-1 on this side, seen from the other side (+180 degrees = W/2 columns)."""
+    from resvr.core.geometry import erp_reflect
+    from resvr.core.models.vr import neighbours
+    from resvr.core.sampling import pole_band
+
+    H, W = 6, 10
+    iy, ix = np.meshgrid(np.arange(-3, H + 3), np.arange(-W, 2 * W), indexing="ij")
+    top, bot = iy < 0, iy >= H
+    want_y = np.where(top, -iy - 1, np.where(bot, 2 * H - 1 - iy, iy))
+    want_x = np.mod(ix + np.where(top | bot, W // 2, 0), W)
+    gy, gx = erp_reflect(torch.from_numpy(iy), torch.from_numpy(ix), H, W)
+    np.testing.assert_array_equal(gy.numpy(), want_y)
+    np.testing.assert_array_equal(gx.numpy(), want_x)
+    erp = torch.arange(H * W).view(1, H, W)
+    band = pole_band(erp, -3, H + 3, pad=2)[0].numpy()
+    cols = np.arange(-2, W + 2)
+    np.testing.assert_array_equal(band, erp[0].numpy()[want_y[:, :1], np.mod(cols + np.where(
+        (np.arange(-3, H + 3) < 0) | (np.arange(-3, H + 3) >= H), W // 2, 0)[:, None], W)])
+    # a query at the top edge (y = 0, half a pixel above row 0's centre), at column 2's centre: its
+    # upper neighbours (row -1, columns 2 and 3) are row 0 across the pole, columns 7 and 8
+    idx = neighbours(torch.tensor([[2.5]]), torch.tensor([[0.0]]), H, W, True)[0][0, 0].numpy()
+    assert idx.tolist() == [(2 + W // 2) % W, (3 + W // 2) % W, 2, 3]
+
+
+def test_rendering_does_not_import_the_training_entropy_models(tmp_path):
+    """Loading weights for inference builds only the part inference needs: a ResVR render never
+    imports compressai (its entropy models are training-only; it costs seconds of start-up)."""
+    import subprocess
+    import sys
+
+    Image.fromarray(textured_erp(32, 64)).save(tmp_path / "lr.png")
+    code = ("import sys; from resvr.core.cli import main; "
+            f"rc = main(['render', {str(tmp_path / 'lr.png')!r}, '-o', {str(tmp_path / 'v.png')!r}, '--method', "
+            "'resvr', '--yaw', '0', '--pitch', '0', '--size', '32x24', '-q']); "
+            "print(rc, 'compressai' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.stdout.split() == ["0", "False"], r.stdout + r.stderr
+    assert (tmp_path / "v.png").exists()

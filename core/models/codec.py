@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from compressai.entropy_models import EntropyBottleneck
 
 from ..jpeg.transforms import coeff_maps, from_zigzag, maps_to_rgb, noise_round, to_zigzag
+from ..jpeg.tables import quality_tables
 from .downsampler import Downsampler
-
-from ..jpeg.tables import STD_CHROMA, STD_LUMA, quality_tables  # noqa: F401  (re-exported)
 
 
 class QPM(nn.Module):
@@ -54,13 +52,19 @@ def _per_channel(tables: torch.Tensor) -> torch.Tensor:
 
 class LearnedJPEG(nn.Module):
     def __init__(self, channels: int = 64, levels: int = 2, scale: int = 4, qpm_hidden: int = 192,
-                 init_quality: float = 90.0):
+                 init_quality: float = 90.0, entropy: bool = True):
+        """``entropy=False`` leaves out the entropy models (training only: the rate of ``forward``
+        and ``aux_loss``), and with them the import of compressai; ``compress``-side methods
+        (``analyse``, ``quantise``) do not need them."""
         super().__init__()
         self.scale = scale
         self.down = Downsampler(channels, levels, scale)
         self.qpm = QPM(qpm_hidden, init_quality)
-        self.eb_y = EntropyBottleneck(64)
-        self.eb_c = EntropyBottleneck(64)
+        if entropy:
+            from compressai.entropy_models import EntropyBottleneck
+
+            self.eb_y = EntropyBottleneck(64)
+            self.eb_c = EntropyBottleneck(64)
         self.train_qscale = 1.0   # set per iteration by the training loop (rate jitter)
 
     @property

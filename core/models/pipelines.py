@@ -1,4 +1,5 @@
-"""The two learned pipelines, built from a config: training graphs and inference helpers.
+"""The two learned pipelines, built from a config: training graphs, and their parts on their own
+for inference (``build_part``).
 
 ResVR = LearnedJPEG (downsampler + QPM + entropy) + VRModule.
 HyperThumbnail = LearnedJPEG (same downsampler design) + HTDecoder.
@@ -13,22 +14,32 @@ from .hyperthumbnail import HTDecoder
 from .vr import VRModule
 
 
-def _codec(cfg: dict) -> LearnedJPEG:
+def _codec(cfg: dict, entropy: bool = True) -> LearnedJPEG:
     d = cfg.get("downsampler", {})
     return LearnedJPEG(d.get("channels", 64), d.get("levels", 2), cfg.get("scale", 4), d.get("qpm_hidden", 192),
-                       d.get("init_quality", 90.0))
+                       d.get("init_quality", 90.0), entropy=entropy)
+
+
+def _vr(cfg: dict) -> VRModule:
+    v = cfg.get("vr", {})
+    return VRModule(v.get("enc_channels", 64), v.get("enc_blocks", 8), v.get("amp", 256), v.get("hidden", 128),
+                    v.get("mlp_layers", 2))
+
+
+def _ht_decoder(cfg: dict) -> HTDecoder:
+    h = cfg.get("ht", {})
+    return HTDecoder(h.get("feat", 24), h.get("freq_blocks", 16), h.get("dec_feat", 24), h.get("dec_blocks", 16),
+                     cfg.get("scale", 4))
 
 
 class ResVR(nn.Module):
     kind = "resvr"
 
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict, entropy: bool = True):
         super().__init__()
         self.cfg = cfg
-        v = cfg.get("vr", {})
-        self.codec = _codec(cfg)
-        self.vr = VRModule(v.get("enc_channels", 64), v.get("enc_blocks", 8), v.get("amp", 256), v.get("hidden", 128),
-                           v.get("mlp_layers", 2))
+        self.codec = _codec(cfg, entropy)
+        self.vr = _vr(cfg)
         self.shape_kind = cfg.get("shape", "ssr")
         self.separate = bool(cfg.get("separate", False))
         # Case #1 as the paper trains it: a rescaling stage trained before (``init_codec``), kept
@@ -62,13 +73,11 @@ class ResVR(nn.Module):
 class HyperThumbnail(nn.Module):
     kind = "hyperthumbnail"
 
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict, entropy: bool = True):
         super().__init__()
         self.cfg = cfg
-        h = cfg.get("ht", {})
-        self.codec = _codec(cfg)
-        self.decoder = HTDecoder(h.get("feat", 24), h.get("freq_blocks", 16), h.get("dec_feat", 24),
-                                 h.get("dec_blocks", 16), cfg.get("scale", 4))
+        self.codec = _codec(cfg, entropy)
+        self.decoder = _ht_decoder(cfg)
 
     def forward(self, batch: dict) -> dict:
         c = self.codec(batch["hr"])
@@ -76,13 +85,24 @@ class HyperThumbnail(nn.Module):
         return c
 
 
-def build_model(cfg: dict) -> nn.Module:
+def build_model(cfg: dict, entropy: bool = True) -> nn.Module:
+    """The training graph of ``cfg``; ``entropy=False`` without the entropy models (inference)."""
     kind = cfg.get("type", "resvr")
     if kind == "resvr":
-        return ResVR(cfg)
+        return ResVR(cfg, entropy)
     if kind == "hyperthumbnail":
-        return HyperThumbnail(cfg)
+        return HyperThumbnail(cfg, entropy)
     raise ValueError(f"unknown model type {kind!r}")
+
+
+#: The submodules inference builds on their own (``weights.load_weights(part=...)``).
+PARTS = {"vr": _vr, "decoder": _ht_decoder, "codec": lambda cfg: _codec(cfg, entropy=False)}
+
+
+def build_part(cfg: dict, part: str) -> nn.Module:
+    """Only the submodule ``part`` of the model ``cfg`` describes (its names in the full model's
+    state dict start with ``part + "."``)."""
+    return PARTS[part](cfg)
 
 
 def count_params(m: nn.Module) -> int:

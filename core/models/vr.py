@@ -9,6 +9,9 @@ and reflect across the poles with a 180 degree shift (``wrap=True``, full ERP); 
 clamp at the patch border (``wrap=False``).
 
 Query coordinates are continuous LR pixel coordinates (pixel centres at i + 1/2).
+
+This module is the model and its training graph; its inference path (a lazily tiled table, the
+fused kernel, the view loop) is ``vr_render.VRRenderer``.
 """
 from __future__ import annotations
 
@@ -18,8 +21,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..geometry import erp_reflect
 from ..sampling import pole_band
 from .blocks import ResStack, conv3
+
+
+def neighbours(x: torch.Tensor, y: torch.Tensor, h: int, w: int, wrap: bool):
+    """4 neighbours of continuous LR coords (B, N): flat indices (B, N, 4), rel (B, N, 4, 2)
+    as (dy, dx) in LR pixels, bilinear weights (B, N, 4). ``wrap``: across +-180 degrees and the
+    poles (``geometry.erp_reflect``, full ERP); else clamped at the border (training patches)."""
+    fx, fy = torch.floor(x - 0.5), torch.floor(y - 0.5)
+    tx, ty = x - 0.5 - fx, y - 0.5 - fy                      # in [0, 1)
+    ix = torch.stack((fx, fx + 1, fx, fx + 1), -1)
+    iy = torch.stack((fy, fy, fy + 1, fy + 1), -1)
+    sx, sy = 1 - tx, 1 - ty
+    wts = torch.stack((sx * sy, tx * sy, sx * ty, tx * ty), -1)
+    # rel = (y - (iy + 1/2), x - (ix + 1/2)) = (ty - {0,0,1,1}, tx - {0,1,0,1})
+    rel = torch.stack((torch.stack((ty, ty, ty - 1, ty - 1), -1),
+                       torch.stack((tx, tx - 1, tx, tx - 1), -1)), -1)
+    ix, iy = ix.long(), iy.long()
+    if wrap:
+        iy, ix = erp_reflect(iy, ix, h, w)
+    else:
+        ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
+    return iy * w + ix, rel, wts
 
 
 class VRModule(nn.Module):
@@ -64,44 +89,21 @@ class VRModule(nn.Module):
         """LR pixels of context one table entry depends on (3x3 convs: encoder + h_a/h_f)."""
         return sum(1 for m in self.encoder.modules() if isinstance(m, nn.Conv2d)) + 1
 
-    def _neighbours(self, x, y, h, w, wrap):
-        """4 neighbours of continuous LR coords (B, N): flat indices (B, N, 4), rel (B, N, 4, 2)
-        as (dy, dx) in LR pixels, bilinear weights (B, N, 4)."""
-        fx, fy = torch.floor(x - 0.5), torch.floor(y - 0.5)
-        tx, ty = x - 0.5 - fx, y - 0.5 - fy                      # in [0, 1)
-        ix = torch.stack((fx, fx + 1, fx, fx + 1), -1)
-        iy = torch.stack((fy, fy, fy + 1, fy + 1), -1)
-        sx, sy = 1 - tx, 1 - ty
-        wts = torch.stack((sx * sy, tx * sy, sx * ty, tx * ty), -1)
-        # rel = (y - (iy + 1/2), x - (ix + 1/2)) = (ty - {0,0,1,1}, tx - {0,1,0,1})
-        rel = torch.stack((torch.stack((ty, ty, ty - 1, ty - 1), -1),
-                           torch.stack((tx, tx - 1, tx, tx - 1), -1)), -1)
-        ix, iy = ix.long(), iy.long()
-        if wrap:
-            top, bot = iy < 0, iy >= h
-            flip = top | bot
-            iy = torch.where(top, -1 - iy, torch.where(bot, 2 * h - 1 - iy, iy))
-            ix = torch.where(flip, ix + w // 2, ix)
-            ix = torch.remainder(ix, w)
-        else:
-            ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
-        return iy * w + ix, rel, wts
-
     def query(self, feats: dict, x: torch.Tensor, y: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
         """x, y (B, N) continuous LR coords; shape (B, N, 10) -> RGB (B, N, 3)."""
-        idx, rel, wts = self._neighbours(x, y, feats["h"], feats["w"], feats["wrap"])
+        idx, rel, wts = neighbours(x, y, feats["h"], feats["w"], feats["wrap"])
         return self.decode_neighbours(feats, idx, rel, wts, shape)
 
     def decode_neighbours(self, feats: dict, idx: torch.Tensor, rel: torch.Tensor, wts: torch.Tensor,
                           shape: torch.Tensor) -> torch.Tensor:
-        """One lookup of the 4 neighbours (from :meth:`_neighbours`) in the table and one MLP call.
+        """One lookup of the 4 neighbours (from :func:`neighbours`) in the table and one MLP call.
 
         The phase pi * (<freq, rel> + h_p(s)) and its cos/sin are computed in float32 (float64 for a
         float64 table) whatever the table dtype (a bf16 phase of tens of radians would be off by a tenth of a radian); the
         basis amp * [cos, sin] and the MLP run in the table's (autocast) dtype. Without autograd
         the basis is built in place (no (B, N, 4, a/2, 2) temporary, no cat).
 
-        Optional ``feats`` entries written by the inference path (``ResVRMethod``):
+        Optional ``feats`` entries (the inference table of ``vr_render.VRRenderer`` sets both):
         ``freq_split`` (the frequency channels stored as [all dy | all dx] instead of interleaved
         (dy, dx) pairs, so both halves are contiguous) and ``rgb`` (B, h*w, 3), float in [0, 1] or
         the decoded uint8 (the bilinear skip at full precision; ``table`` then has no RGB columns).

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BadInput, MethodUnavailable
-from .pipelines import build_model
+from .pipelines import build_model, build_part
 
 FORMAT = "resvr-weights/1"
 ASSETS = Path(os.environ.get("RESVR_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
@@ -45,8 +45,7 @@ def safe_load(path) -> object:
 
 def export_weights(checkpoint, out, name: str, version: str = "1", meta: dict | None = None) -> Path:
     ck = safe_load(checkpoint)
-    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()
-          if ".eb_y." not in k and ".eb_c." not in k}
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items() if not _entropy(k)}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
@@ -105,18 +104,25 @@ def check_config(cfg, method: str) -> dict:
     return cfg
 
 
+def _entropy(name: str) -> bool:
+    """A tensor of the entropy models (training only: shipped files leave them out)."""
+    return ".eb_y." in name or ".eb_c." in name
+
+
 def check_state_dict(sd, expected: dict) -> None:
     """``sd`` (name -> tensor) against the model's own state dict ``expected``: every name present
     (entropy models excepted), no extra names, the same shapes, finite values. ValueError otherwise."""
     if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
         raise ValueError("its state_dict is not a mapping of names to tensors")
-    missing = [k for k in expected if k not in sd and ".eb_y." not in k and ".eb_c." not in k]
-    extra = [k for k in sd if k not in expected]
+    missing = [k for k in expected if k not in sd and not _entropy(k)]
+    extra = [k for k in sd if k not in expected and not _entropy(k)]
     if missing or extra:
         first = (missing or extra)[0]
         raise ValueError(f"it does not match its config ({len(missing)} missing, {len(extra)} unexpected "
                          f"tensors, e.g. {first[:80]!r})")
     for k, v in sd.items():
+        if k not in expected:   # an entropy model's tensor (training only; never loaded)
+            continue
         if tuple(v.shape) != tuple(expected[k].shape):
             raise ValueError(f"tensor {k[:80]!r} has shape {tuple(v.shape)}, the model expects "
                              f"{tuple(expected[k].shape)}")
@@ -126,12 +132,16 @@ def check_state_dict(sd, expected: dict) -> None:
             raise ValueError(f"tensor {k[:80]!r} holds NaN or infinite values")
 
 
-def load_weights(method: str, path=None, device="cpu"):
+def load_weights(method: str, path=None, device="cpu", part: str | None = None):
     """-> (model in eval mode, float32, on ``device``; the weight file's dict without the state).
 
+    ``part`` (``pipelines.PARTS``: "vr", "decoder", "codec") builds and loads only that submodule
+    (what inference needs); None the whole model. Either way without the entropy models, which
+    only training uses (so compressai is never imported here).
+
     The file is read as data only (:func:`safe_load`); its config (:func:`check_config`) and every
-    tensor's name and shape (:func:`check_state_dict`, against the model built on the meta device,
-    which allocates nothing) are checked before the real model is built and loaded.
+    tensor's name and shape (:func:`check_state_dict`, against the whole model built on the meta
+    device, which allocates nothing) are checked before the real module is built and loaded.
     MethodUnavailable with one line for any problem."""
     path = Path(path) if path else default_weights_path(method)
     if not path.exists():
@@ -149,13 +159,14 @@ def load_weights(method: str, path=None, device="cpu"):
     try:
         cfg = check_config(blob["cfg"], method)
         with torch.device("meta"):
-            expected = build_model(cfg).state_dict()
+            expected = build_model(cfg, entropy=False).state_dict()
         check_state_dict(blob["state_dict"], expected)
     except (ValueError, TypeError) as e:
         raise MethodUnavailable(f"{method}: {path}: refused: {' '.join(str(e).split())}") from None
-    model = build_model(cfg)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()},
-                          strict=False)
+    prefix = f"{part}." if part else ""
+    model = build_part(cfg, part) if part else build_model(cfg, entropy=False)
+    model.load_state_dict({k[len(prefix):]: v.float() if v.is_floating_point() else v
+                           for k, v in blob["state_dict"].items() if k in expected and k.startswith(prefix)})
     info = {k: v for k, v in blob.items() if k != "state_dict"}
     info["path"] = str(path)
     return model.eval().to(device), info

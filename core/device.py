@@ -1,0 +1,36 @@
+"""The one place that turns a device name into a ``torch.device`` and picks the inference dtype.
+
+``"auto"`` (or None) means CUDA when torch sees a CUDA device, else the CPU; every entry point
+(CLI, viewer, evaluation, benchmark) resolves through :func:`pick_device`.
+"""
+from __future__ import annotations
+
+import torch
+
+from .errors import MethodUnavailable
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """None/"auto" -> cuda when available, else cpu; "cuda..." without CUDA -> MethodUnavailable."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MethodUnavailable("CUDA was requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """The fast inference paths' autocast: bf16 on the CPU, fp16 on CUDA."""
+    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    return torch.autocast(device.type, dtype=dtype, enabled=enabled)
+
+
+def fast_dtype(device: torch.device, fast: bool = True) -> torch.dtype:
+    """The compute dtype of a fast path on ``device`` (float32 when not fast)."""
+    if not fast:
+        return torch.float32
+    return torch.bfloat16 if device.type == "cpu" else torch.float16
