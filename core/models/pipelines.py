@@ -92,6 +92,10 @@ def build_model(cfg: dict, entropy: bool = True) -> nn.Module:
         return ResVR(cfg, entropy)
     if kind == "hyperthumbnail":
         return HyperThumbnail(cfg, entropy)
+    if kind == "dinn360":
+        from .dinn360 import DINN360
+
+        return DINN360(cfg)
     raise ValueError(f"unknown model type {kind!r}")
 
 

@@ -1,10 +1,12 @@
-"""Training loop for ResVR and HyperThumbnail (``resvr train CONFIG.yaml``).
+"""Training loop for ResVR, HyperThumbnail and DINN360 (``resvr train CONFIG.yaml``).
 
 Adam with a cosine schedule, autocast (bf16 on the CPU, fp16 on CUDA) for the networks (the
 JPEG arithmetic stays float32), gradient clipping, compressai's auxiliary loss on its own
 optimiser, checkpoints (latest + best on the held-out validation set) with resume, a CSV log,
 tqdm progress and deterministic seeds. Under ``torchrun`` it wraps the model in
-DistributedDataParallel (one process per GPU, each with its own data seed).
+DistributedDataParallel (one process per GPU, each with its own data seed). DINN360 brings its
+own loss graph (``DINN360.training_losses``: Algorithm 1 with the JPEG simulation; one process)
+and its batches carry the latitude of each crop row; its log's bpp/aux columns are zloss/jpeg_q.
 """
 from __future__ import annotations
 
@@ -35,17 +37,24 @@ def load_config(path) -> dict:
     return cfg
 
 
-def make_batch(pool: ERPPool, tc: dict, shape_kind: str, rng: random.Random) -> dict:
+def make_batch(pool: ERPPool, tc: dict, shape_kind: str, rng: random.Random, lat: bool = False) -> dict:
+    """A batch of DPS samples; with ``lat`` also the latitude of each crop row ("lat", (B, p)),
+    which the latitude-aware DINN360 needs (the samples and the random draws are the same)."""
     p, n = tc["patch"], tc["points"]
-    samples = []
+    samples, lats = [], []
     for _ in range(tc["batch"]):
         erp = pool.pick()
         a, b = pool.crop_origin(erp, p)
         samples.append(dps_sample(erp, a, b, p, n, rng, shape_kind=shape_kind))
-    return collate(samples, n)
+        if lat:
+            lats.append((0.5 - (torch.arange(b, b + p, dtype=torch.float32) + 0.5) / erp.shape[-2]) * math.pi)
+    batch = collate(samples, n)
+    if lat:
+        batch["lat"] = torch.stack(lats)
+    return batch
 
 
-def val_batches(cfg: dict, root: Path, shape_kind: str) -> list[dict]:
+def val_batches(cfg: dict, root: Path, shape_kind: str, lat: bool = False) -> list[dict]:
     """Fixed held-out batches: synthetic panoramas from the validation photos + real val panoramas."""
     split = load_split()
     dc, tc = cfg["data"], cfg["train"]
@@ -63,10 +72,12 @@ def val_batches(cfg: dict, root: Path, shape_kind: str) -> list[dict]:
     if not erps:
         return []
     pool = ERPPool(erps, [], 0, seed=4321)
-    return [make_batch(pool, tc, shape_kind, rng) for _ in range(tc.get("val_batches", 4))]
+    return [make_batch(pool, tc, shape_kind, rng, lat) for _ in range(tc.get("val_batches", 4))]
 
 
-def losses(model, batch: dict, tc: dict) -> dict:
+def losses(model, batch: dict, tc: dict, it: int = 0) -> dict:
+    if model.kind == "dinn360":   # its own graph: Algorithm 1 (backflow) with the JPEG simulation
+        return model.training_losses(batch, tc, it)
     out = model(batch)
     hr = batch["hr"]
     guide = F.mse_loss(out["lr_hat"], bicubic_down(hr, model.codec.scale))
@@ -161,6 +172,9 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     amp_dtype = (torch.bfloat16 if dev.type == "cpu" else torch.float16) if tc.get("amp", True) else None
 
     model = build_model(mc).to(dev)
+    dinn = model.kind == "dinn360"
+    if dinn and world > 1:
+        raise ValueError("dinn360 trains in one process (its loss graph bypasses DistributedDataParallel)")
     # Staged ResVR (two-stage schedule): the codec starts from a trained rescaling stage
     # (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up),
     # then trains jointly at ``lr * codec_lr_mult``.
@@ -225,7 +239,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         net.kind, net.codec = model.kind, model.codec
 
     pool = build_pool(cfg["data"], root, seed)
-    vbatches = val_batches(cfg, root, mc.get("shape", "ssr")) if rank == 0 else []
+    vbatches = val_batches(cfg, root, mc.get("shape", "ssr"), dinn) if rank == 0 else []
     if rank == 0:
         print(f"{cfg.get('name')}: {count_params(model) / 1e6:.2f}M parameters, pool {len(pool.synth)} synthetic + "
               f"{len(pool.real)} real panoramas, {len(vbatches)} validation batches, device {dev}")
@@ -234,7 +248,8 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     logf = open(log_path, "w" if new_log else "a", newline="")
     log = csv.writer(logf)
     if new_log:
-        log.writerow(["iter", "time_s", "lr", "loss", "pix", "guide", "bpp", "aux", "val_psnr", "val_bpp"])
+        log.writerow(["iter", "time_s", "lr", "loss", "pix", "guide"] + (["zloss", "jpeg_q"] if dinn else ["bpp", "aux"])
+                     + ["val_psnr", "val_bpp"])
 
     def save(name, it):
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
@@ -252,12 +267,13 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         set_frozen(it)
         if cfg["data"].get("refresh_every") and it % cfg["data"]["refresh_every"] == 0 and it > start:
             pool.refresh(1)
-        batch = {k: v.to(dev) for k, v in make_batch(pool, tc, mc.get("shape", "ssr"), rng).items()}
+        batch = {k: v.to(dev) for k, v in make_batch(pool, tc, mc.get("shape", "ssr"), rng, dinn).items()}
         batch["hr"] = batch["hr"].contiguous(memory_format=torch.channels_last)
         qscale = math.exp(rng.uniform(math.log(qrange[0]), math.log(qrange[1])))
-        model.codec.train_qscale = qscale
+        if not dinn:
+            model.codec.train_qscale = qscale
         with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            L = losses(net, batch, tc)
+            L = losses(net, batch, tc, it)
         opt.zero_grad(set_to_none=True)
         scaler.scale(L["loss"]).backward()
         scaler.unscale_(opt)
@@ -265,7 +281,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         scaler.step(opt)
         scaler.update()
         sched.step()
-        aux = model.codec.aux_loss()
+        aux = L["aux"] if dinn else model.codec.aux_loss()
         if eb_params and not getattr(model, "freeze_codec", False):   # a frozen codec keeps its entropy model as it is
             aux_opt.zero_grad(set_to_none=True)
             aux.backward()
