@@ -37,6 +37,7 @@ from pathlib import Path
 
 import yaml
 
+from . import registry
 from .errors import BadInput
 from .imageio import MAX_PIXELS, write_bytes_atomic
 
@@ -45,8 +46,8 @@ __all__ = ["BUNDLE_YAML", "FORMAT", "SUFFIX", "Bundle", "BundleEntry", "bundle_f
 
 BUNDLE_YAML = "bundle.yaml"
 FORMAT = "resvr-bundle/1"
-#: encode method -> file suffix after the stem
-SUFFIX = {"resvr": ".resvr.jpg", "hyperthumbnail": ".ht.jpg", "jpeg": ".jpeg.jpg"}
+#: encode method -> file suffix after the stem (``core.registry``)
+SUFFIX = {m: registry.get(m).suffix for m in registry.encode_ids()}
 #: Largest bundle.yaml read (bytes); ours are under 1 KB.
 MAX_YAML_BYTES = 1 << 20
 #: Deepest nesting of collections accepted in bundle.yaml (ours: 3).
@@ -86,15 +87,16 @@ class Bundle:
     def baseline_entry(self) -> BundleEntry:
         """The LR file plain bilinear/bicubic upsampling shows: the JPEG baseline, else the first
         of ResVR's and HyperThumbnail's files the bundle has (a bundle lists at least one)."""
-        return next(self.entries[m] for m in ("jpeg", "resvr", "hyperthumbnail") if m in self.entries)
+        return next(self.entries[m] for m in registry.baseline_order() if m in self.entries)
 
     def source_for(self, render_method: str) -> Path:
         """The file a render method reads: ``bilinear``/``bicubic`` :attr:`baseline_entry`,
         ``hyperthumbnail``/``resvr`` their own files, ``reference`` the HR image. BadInput when the
-        bundle lacks it."""
-        if render_method in ("bilinear", "bicubic"):
+        bundle lacks it (``registry.MethodInfo.reads``)."""
+        reads = registry.get(render_method).reads
+        if reads == "baseline":
             return self.baseline_entry.file
-        return self.path(render_method)
+        return self.path(reads)
 
     def path(self, method: str) -> Path:
         if method == "reference":

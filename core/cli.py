@@ -13,13 +13,8 @@ Exit codes: 0 ok; 2 usage error (argparse); 1 bad input (missing/corrupt/too lar
 method not available, existing output without ``--overwrite``), with exactly one line
 ``resvr: error: ...`` on stderr and no output file written.
 
-Extension points:
-
-* ``ENCODERS``: encode method name -> ``fn(args) -> int``. ``jpeg`` is here; ``resvr``,
-  ``hyperthumbnail`` and ``all`` (the comparison bundle) are registered by the modules that
-  implement them (or added to the dict here).
-* ``LAZY_COMMANDS``: ``train``, ``eval`` and ``bench`` import ``module:function`` only when run
-  and call ``function(args) -> int``; a missing module gives "not available yet" (exit 1).
+The method names come from ``core.registry``. ``train``, ``eval`` and ``bench`` import their
+module only when run (``LAZY_COMMANDS``), so ``render`` starts fast.
 """
 from __future__ import annotations
 
@@ -31,11 +26,13 @@ import sys
 import warnings
 from pathlib import Path
 
+from . import registry
+from .device import DEVICE_CHOICES
 from .errors import BadInput, MethodUnavailable, UsageError
 
 PROG = "resvr"
-RENDER_METHODS = ("bilinear", "bicubic", "hyperthumbnail", "resvr", "reference")
-ENCODE_METHODS = ("resvr", "hyperthumbnail", "jpeg", "all")
+RENDER_METHODS = registry.render_ids()
+ENCODE_METHODS = registry.encode_ids() + (registry.ENCODE_ALL,)
 VIEW_COLUMNS = ("yaw", "pitch", "fov_h", "fov_v", "width", "height")
 #: Largest viewport rendered by the CLI (pixels): 8192 x 8192.
 MAX_VIEW_PIXELS = 8192 * 8192
@@ -312,11 +309,6 @@ def _encode_jpeg_cmd(args) -> int:
     return 0
 
 
-#: encode method -> fn(args) -> exit code. The learned methods and 'all' are added by their owners.
-def _device(args):
-    return None if getattr(args, "device", None) in (None, "auto") else args.device
-
-
 def _encode_learned_cmd(args) -> int:
     from .encode import LearnedEncoder
     from .device import pick_device
@@ -326,7 +318,7 @@ def _encode_learned_cmd(args) -> int:
     if args.scale != 4:
         raise UsageError("the learned methods are trained for --scale 4 only")
     bpp = None if args.qscale is not None else (args.bpp if args.bpp is not None else 0.3)
-    enc = LearnedEncoder(args.method, args.weights, pick_device(_device(args)))
+    enc = LearnedEncoder(args.method, args.weights, pick_device(args.device))
     res = enc.encode(args.input, args.output, bpp=bpp, qscale=args.qscale, overwrite=args.overwrite)
     if not args.quiet:
         print(f"{res['path']}: {args.method} {res['lr_size'][0]}x{res['lr_size'][1]} qscale {res['qscale']:.4g}, "
@@ -343,7 +335,7 @@ def _encode_all_cmd(args) -> int:
     if args.weights:
         raise UsageError("--method all uses the shipped weights; encode one method at a time for --weights")
     bpp = args.bpp if args.bpp is not None else 0.3
-    res = encode_bundle(args.input, args.output, bpp=bpp, scale=args.scale, device=pick_device(_device(args)),
+    res = encode_bundle(args.input, args.output, bpp=bpp, scale=args.scale, device=pick_device(args.device),
                         overwrite=args.overwrite, warn=_warn)
     if not args.quiet:
         for m, r in res.items():
@@ -351,14 +343,11 @@ def _encode_all_cmd(args) -> int:
     return 0
 
 
-ENCODERS: dict = {"jpeg": _encode_jpeg_cmd, "resvr": _encode_learned_cmd, "hyperthumbnail": _encode_learned_cmd,
-                  "all": _encode_all_cmd}
-
-
 def cmd_encode(args) -> int:
-    fn = ENCODERS.get(args.method)
-    if fn is None:
-        raise MethodUnavailable(f"encode --method {args.method} is not available yet in this build")
+    if args.method == registry.ENCODE_ALL:
+        fn = _encode_all_cmd
+    else:
+        fn = _encode_learned_cmd if registry.get(args.method).learned else _encode_jpeg_cmd
     if args.scale < 1:
         raise UsageError("--scale must be at least 1")
     if not Path(args.input).exists():
@@ -379,14 +368,9 @@ def _lazy(args) -> int:
     modname, fname = LAZY_COMMANDS[args.command]
     try:
         mod = importlib.import_module(modname)
-    except ModuleNotFoundError as e:
-        if e.name and (modname == e.name or modname.startswith(e.name + ".")):
-            raise MethodUnavailable(f"'{args.command}' is not available yet ({modname} is missing)") from None
+    except ModuleNotFoundError as e:   # a dependency of that command is not installed
         raise MethodUnavailable(f"'{args.command}' cannot run: missing module {e.name}") from None
-    fn = getattr(mod, fname, None)
-    if fn is None:
-        raise MethodUnavailable(f"'{args.command}' is not available yet ({modname}.{fname} is missing)")
-    return int(fn(args) or 0)
+    return int(getattr(mod, fname)(args) or 0)
 
 
 # ----------------------------------------------------------------------------- parser / main
@@ -422,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="target bits per HR pixel, from the real file size (default 0.3)")
     rate.add_argument("--qscale", type=_positive_float, default=None, help="QPM table scale (learned methods)")
     rate.add_argument("--quality", type=_quality, default=None, help="JPEG quality 1..100 (jpeg)")
-    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    e.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     e.add_argument("--weights", default=None, help="model weights (.pt) for the learned methods")
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     e.set_defaults(func=cmd_encode)
@@ -439,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH", help="pixels (default 1024x768)")
     r.add_argument("--views", default=None, metavar="VIEWS.csv",
                    help="CSV yaw,pitch,fov_h,fov_v,width,height; writes OUT/view_000.png, ...")
-    r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     r.add_argument("--weights", default=None, help="model weights (.pt) for the learned methods")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     r.set_defaults(func=cmd_render)
@@ -451,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH")
     ev.add_argument("--views", type=int, default=10, help="view directions per panorama")
     ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
-    ev.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
     ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
     ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
@@ -471,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = add("train", help="train a model from a YAML config")
     t.add_argument("config", metavar="CONFIG.yaml")
     t.add_argument("--resume", default=None, metavar="CKPT")
-    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (this session)")
     t.add_argument("--max-hours", type=float, default=None,
                    help="stop after this much wall-clock time (a resumable segment), saving latest.pt")
@@ -479,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = add("bench", help="speed and memory benchmark table")
     b.add_argument("-o", "--output", default=None, metavar="REPORT_DIR")
-    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    b.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     b.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test, for tests)")
     b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
     b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
@@ -549,14 +533,15 @@ def _check_input_first(args) -> None:
     from .imageio import MAX_LR_PIXELS, check_image
 
     src = Path(args.input)
-    if args.command == "render" and args.method in ("resvr", "hyperthumbnail") and src.exists():
+    learned = args.method in registry.learned_ids()
+    if args.command == "render" and learned and src.exists():
         from .bundle import is_bundle, load_bundle
 
         if is_bundle(src):
             src = load_bundle(src).source_for(args.method)
         if src.is_file():  # HyperThumbnail decodes its own files: a YCbCr JPEG
-            check_image(src, max_pixels=MAX_LR_PIXELS, lr=True if args.method == "hyperthumbnail" else None)
-    elif args.command == "encode" and args.method in ("resvr", "hyperthumbnail", "all") and src.is_file():
+            check_image(src, max_pixels=MAX_LR_PIXELS, lr=True if registry.get(args.method).reads_dct else None)
+    elif args.command == "encode" and (learned or args.method == registry.ENCODE_ALL) and src.is_file():
         check_image(src)
 
 

@@ -1,11 +1,10 @@
 """The one place that turns a device name into a ``torch.device`` and picks the inference dtype.
 
 ``"auto"`` (or None) means CUDA when torch sees a CUDA device, else the CPU; every entry point
-(CLI, viewer, evaluation, benchmark) resolves through :func:`pick_device`.
+(CLI, viewer, evaluation, benchmark) resolves through :func:`pick_device`. torch is imported when
+a function runs, so argument parsers can read :data:`DEVICE_CHOICES` cheaply.
 """
 from __future__ import annotations
-
-import torch
 
 from .errors import MethodUnavailable
 
@@ -14,6 +13,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """None/"auto" -> cuda when available, else cpu; "cuda..." without CUDA -> MethodUnavailable."""
+    import torch
+
     if isinstance(device, torch.device):
         return device
     if device in (None, "auto"):
@@ -25,12 +26,16 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def autocast(device: torch.device, enabled: bool = True):
     """The fast inference paths' autocast: bf16 on the CPU, fp16 on CUDA."""
+    import torch
+
     dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     return torch.autocast(device.type, dtype=dtype, enabled=enabled)
 
 
 def fast_dtype(device: torch.device, fast: bool = True) -> torch.dtype:
     """The compute dtype of a fast path on ``device`` (float32 when not fast)."""
+    import torch
+
     if not fast:
         return torch.float32
     return torch.bfloat16 if device.type == "cpu" else torch.float16

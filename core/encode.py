@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import registry
 from .errors import BadInput
 from .imageio import load_image, write_bytes_atomic
 from .jpeg.container import write_jpeg_dct
@@ -119,14 +120,15 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"{out_dir}: exists and is not a folder (--method all writes a bundle folder)")
     stem = hr_path.name.split(".")[0]
-    names = {m: bundle_file_name(stem, m) for m in ("resvr", "hyperthumbnail", "jpeg")}
+    names = {m: bundle_file_name(stem, m) for m in registry.encode_ids()}
     planned = list(names.values()) + [BUNDLE_YAML] + ([f"{stem}.png"] if reference else [])
     clash = [n for n in planned if (out_dir / n).exists()]
     if clash and not overwrite:
         raise BadInput(f"{out_dir}: {', '.join(clash)} already exist; pass --overwrite to replace them")
     hr = load_image(hr_path)  # validates the input before any output
     weights = weights or {}
-    encoders = {m: LearnedEncoder(m, weights.get(m), device) for m in ("resvr", "hyperthumbnail")}  # weights first
+    encoders = {m: LearnedEncoder(m, weights.get(m), device) for m in registry.encode_ids()
+                if registry.get(m).learned}  # weights first
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for m, enc in encoders.items():

@@ -2,7 +2,8 @@
 
 ``get_method(name, device=..., weights=...)`` returns a :class:`Method`; ``prepare(path)`` decodes
 and caches what every view needs; ``render(view)`` returns an (h, w, 3) float32 array in [0, 1].
-The viewer, the CLI, the evaluation and the benchmark all go through this registry.
+The viewer, the CLI, the evaluation and the benchmark all go through here. The names, labels and
+file rules of the methods are ``core.registry``'s; each class here registers under its id.
 """
 from __future__ import annotations
 
@@ -13,19 +14,13 @@ import numpy as np
 import torch
 
 from .device import pick_device
-from .errors import BadInput, MethodUnavailable
+from . import registry
+from .errors import BadInput
 from .geometry import View
 from .imageio import load_image
 from .sampling import render_view
 
-METHOD_NAMES = ("bilinear", "bicubic", "hyperthumbnail", "resvr", "reference")
-LABELS = {
-    "bilinear": "Bilinear",
-    "bicubic": "Bicubic",
-    "hyperthumbnail": "HyperThumbnail + Bicubic",
-    "resvr": "ResVR",
-    "reference": "Reference (HR)",
-}
+METHOD_NAMES = registry.render_ids()
 
 
 class Method:
@@ -39,7 +34,7 @@ class Method:
 
     @property
     def label(self) -> str:
-        return LABELS.get(self.name, self.name)
+        return registry.label(self.name)
 
     def prepare(self, path) -> None:
         raise NotImplementedError
@@ -89,20 +84,21 @@ class Reference(SampledMethod):
     name, mode = "reference", "bicubic"
 
 
-_REGISTRY = {"bilinear": Bilinear, "bicubic": Bicubic, "reference": Reference}
+_IMPLEMENTATIONS = {"bilinear": Bilinear, "bicubic": Bicubic, "reference": Reference}
 
 
 def register(cls):
-    _REGISTRY[cls.name] = cls
+    """Class decorator: ``cls`` implements the render method ``cls.name`` of ``core.registry``."""
+    if cls.name not in METHOD_NAMES:
+        raise ValueError(f"{cls.__name__}: {cls.name!r} is not a render method of core.registry")
+    _IMPLEMENTATIONS[cls.name] = cls
     return cls
 
 
 def get_method(name: str, device=None, weights=None) -> Method:
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
-    if name not in _REGISTRY:
-        raise MethodUnavailable(f"method {name!r} is not available in this build")
-    return _REGISTRY[name](device=device, weights=weights)
+    return _IMPLEMENTATIONS[name](device=device, weights=weights)
 
 
 # ----------------------------------------------------------------------------- learned methods

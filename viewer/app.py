@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resvr.core.device import DEVICE_CHOICES
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="resvr-viewer", description="360° panorama viewer for ResVR LR JPEGs")
     ap.add_argument("path", nargs="?", help="panorama file or comparison bundle folder (default: the bundled sample)")
     ap.add_argument("--reference", help="HR original, for PSNR / SSIM / LPIPS")
     ap.add_argument("--mode", choices=("single", "grid", "wipe"), default=None)
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    ap.add_argument("--device", choices=DEVICE_CHOICES, default=None)
     args = ap.parse_args(argv)
 
     from .qtsetup import configure_qt

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
                                QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
+from resvr.core import registry
 from resvr.core.imageio import to_uint8
 
 from .document import PANE_ORDER, Document, PaneSpec
@@ -310,10 +311,9 @@ class CompareView(QWidget):
             self.panes[spec.key] = pane
         self.wipe.set_specs(specs)
         keys = list(self.panes)
-        if len(keys) >= 2:
-            default_b = "resvr" if "resvr" in keys else keys[1]
-            self.wipe.set_keys(keys[0], default_b)
-        learned = [k for k in keys if k in ("resvr", "hyperthumbnail")]
+        learned = [k for k in keys if k in registry.learned_ids()]
+        if len(keys) >= 2:   # the wipe: the first pane against the latest learned method
+            self.wipe.set_keys(keys[0], learned[-1] if learned else keys[1])
         self.current_key = None
         self.set_current(learned[-1] if learned else keys[0])
         self._layout_panes()
@@ -480,6 +480,4 @@ class CompareView(QWidget):
 
 
 def _label(method: str) -> str:
-    from resvr.core.methods import LABELS
-
-    return LABELS.get(method, method)
+    return registry.label(method)

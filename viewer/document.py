@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from resvr.core import registry
 from resvr.core.errors import BadInput
 from resvr.core.imageio import load_image
-from resvr.core.methods import LABELS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 #: pane order of the comparison grid (issue 5): Bilinear | HyperThumbnail + Bicubic | ResVR | Reference
-PANE_ORDER = ("bilinear", "bicubic", "hyperthumbnail", "resvr", "reference")
+PANE_ORDER = registry.render_ids()
 
 
 @dataclass
@@ -31,7 +31,7 @@ class PaneSpec:
 
     @property
     def label(self) -> str:
-        return LABELS.get(self.method, self.method)
+        return registry.label(self.method)
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _open_file(path: Path) -> Document:
     bpp = _bpp(path, hr)
     panes = [PaneSpec("bilinear", "bilinear", path, bpp, img)]
     method = rv.get("Method")
-    if method in ("resvr", "hyperthumbnail"):
+    if method in registry.learned_ids():
         panes.append(PaneSpec(method, method, path, bpp, img))
     else:
         panes.append(PaneSpec("bicubic", "bicubic", path, bpp, img))
@@ -151,10 +151,7 @@ def _open_bundle(b) -> Document:
     specs = []
     base = b.baseline_entry
     specs.append(("bilinear", "bilinear", base))
-    if "hyperthumbnail" in entries:
-        specs.append(("hyperthumbnail", "hyperthumbnail", entries["hyperthumbnail"]))
-    if "resvr" in entries:
-        specs.append(("resvr", "resvr", entries["resvr"]))
+    specs += [(m, m, entries[m]) for m in registry.render_ids() if m in registry.learned_ids() and m in entries]
     cache: dict[Path, np.ndarray] = {}
     panes = []
     for key, method, ent in specs:

@@ -67,12 +67,12 @@ def render_at(spec, view: View, device: str = "auto", reference=None) -> tuple[n
 
     from .render_service import compute_metrics
 
-    m = get_method(spec.method, device=None if device == "auto" else device)
+    m = get_method(spec.method, device=device)
     m.prepare(spec.path)
     img = m.render(view)
     metrics = {}
     if reference is not None and spec.method != "reference":
-        r = get_method("reference", device=None if device == "auto" else device)
+        r = get_method("reference", device=device)
         r.prepare(reference.path)
         metrics = compute_metrics(img, r.render(view))
     return to_uint8(img), metrics

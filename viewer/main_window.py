@@ -220,15 +220,11 @@ class MainWindow(QMainWindow):
         self._save_settings()
 
     def _update_device_label(self) -> None:
+        from resvr.core.device import pick_device
+
         dev = self.settings.device
         if dev == "auto":
-            try:
-                import torch
-
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
-            except Exception:  # noqa: BLE001
-                dev = "cpu"
-            self.device_label.setText(f"Device: auto ({dev})")
+            self.device_label.setText(f"Device: auto ({pick_device(dev).type})")
         else:
             self.device_label.setText(f"Device: {dev}")
 

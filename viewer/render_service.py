@@ -156,7 +156,7 @@ class RenderService(QThread):
         m = self._methods.get(key)
         if m is None:
             try:
-                m = get_method(name, device=None if device == "auto" else device)
+                m = get_method(name, device=device)
                 self.message.emit(f"Preparing {m.label}…")
                 m.prepare(path)
                 self.message.emit("")  # clears the status line

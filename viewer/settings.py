@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from resvr.core.device import DEVICE_CHOICES
+
 APP_NAME = "resvr-viewer"
 MAX_RECENT = 10
 
@@ -70,7 +72,7 @@ class Settings:
 
     def _validate(self) -> None:
         d = Settings()
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICE_CHOICES:
             self.device = d.device
         if self.fov_mode not in ("fixed", "square"):
             self.fov_mode = d.fov_mode

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
+from .. import registry
+
 __all__ = ["NS_GPANO", "NS_RESVR", "NS_RDF", "NS_X", "XMP_APP1_HEADER", "build_xmp", "parse_xmp"]
 
 NS_X = "adobe:ns:meta/"
@@ -20,7 +22,7 @@ NS_RESVR = "https://resvr-viewer.example/ns/1.0/"
 #: The APP1 payload of an XMP segment starts with this (XMP spec part 3).
 XMP_APP1_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 
-METHODS = ("resvr", "hyperthumbnail", "jpeg")
+METHODS = registry.encode_ids()
 
 _INT_KEYS = {
     "FullPanoWidthPixels", "FullPanoHeightPixels", "CroppedAreaImageWidthPixels",

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import torch
 
+from .. import registry
 from ..errors import BadInput, MethodUnavailable
 from .pipelines import build_model, build_part
 
 FORMAT = "resvr-weights/1"
 ASSETS = Path(os.environ.get("RESVR_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
-DEFAULT_WEIGHTS = {"resvr": "resvr.pt", "hyperthumbnail": "hyperthumbnail.pt"}
-
-
 def default_weights_path(method: str) -> Path:
-    return ASSETS / "weights" / DEFAULT_WEIGHTS[method]
+    """The shipped weights of a learned method (``registry.MethodInfo.weights``)."""
+    return ASSETS / "weights" / registry.get(method).weights
 
 
 def safe_load(path) -> object:
