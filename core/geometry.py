@@ -11,6 +11,14 @@ Convention (DESIGN.md, everything follows it):
   rotated by pitch about x (positive looks up), then by yaw about y (positive looks right);
   lon = atan2(d_x, d_z), lat = asin(d_y/|d|).
 
+* Projections (``View.projection``): ``rectilinear`` (above, the default), ``stereographic``
+  (little planet when looking down) and ``fisheye`` (equidistant). A pixel's normalised offset
+  (a, b) = ((j+1/2-w/2)/fx, -(i+1/2-h/2)/fy), rho = |(a, b)|, is at the angle theta from the
+  optical axis with rho = g(theta): tan(theta) (rectilinear), 2 tan(theta/2) (stereographic),
+  theta (fisheye); the camera ray is (sin(theta) a/rho, sin(theta) b/rho, cos(theta)), rotated
+  as above. fx = (w/2)/g(fov_h/2), fy = (h/2)/g(fov_v/2). The rectilinear path is the formula
+  above, unchanged.
+
 Viewport pixel coordinates here are *continuous pixel indices*: col = j means the centre of
 column j. ``view_to_lonlat`` is the backward map f^-1, ``lonlat_to_view`` the forward map f.
 """
@@ -22,7 +30,10 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
+    "PROJECTIONS",
     "View",
+    "fov_for_aspect",
+    "projection_radius",
     "erp_to_lonlat",
     "lonlat_to_erp",
     "erp_reflect",
@@ -36,9 +47,40 @@ __all__ = [
 ]
 
 
+PROJECTIONS = ("rectilinear", "stereographic", "fisheye")
+#: the largest full field of view (degrees, exclusive) each projection can show
+FOV_LIMIT = {"rectilinear": 180.0, "stereographic": 360.0, "fisheye": 360.0}
+
+
+def projection_radius(theta, projection: str = "rectilinear"):
+    """g(theta): the normalised image radius of a ray at ``theta`` radians off the optical axis."""
+    if projection == "rectilinear":
+        return math.tan(theta)
+    if projection == "stereographic":
+        return 2.0 * math.tan(theta / 2.0)
+    if projection == "fisheye":
+        return float(theta)
+    raise ValueError(f"unknown projection {projection!r}; choose one of {', '.join(PROJECTIONS)}")
+
+
+def _projection_angle(rho, projection: str):
+    """g^-1(rho) for a float or a tensor."""
+    if projection == "rectilinear":
+        return torch.atan(rho) if torch.is_tensor(rho) else math.atan(rho)
+    if projection == "stereographic":
+        return 2.0 * (torch.atan(rho / 2.0) if torch.is_tensor(rho) else math.atan(rho / 2.0))
+    return rho
+
+
+def fov_for_aspect(fov_v: float, aspect: float, projection: str = "rectilinear") -> float:
+    """The horizontal field of view (degrees) that gives square pixels for ``fov_v`` at ``aspect`` = w/h."""
+    g = projection_radius(math.radians(fov_v) / 2.0, projection) * aspect
+    return math.degrees(2.0 * _projection_angle(g, projection))
+
+
 @dataclass(frozen=True)
 class View:
-    """A perspective viewport: angles in degrees, size in pixels."""
+    """A viewport: angles in degrees, size in pixels, projection (rectilinear by default)."""
 
     yaw: float = 0.0
     pitch: float = 0.0
@@ -46,27 +88,42 @@ class View:
     fov_v: float = 90.0
     width: int = 1024
     height: int = 768
+    projection: str = "rectilinear"
 
     def __post_init__(self):
-        if not (0.0 < self.fov_h < 180.0 and 0.0 < self.fov_v < 180.0):
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"unknown projection {self.projection!r}; choose one of {', '.join(PROJECTIONS)}")
+        if self.projection != "rectilinear":
+            lim = FOV_LIMIT[self.projection]
+            if not (0.0 < self.fov_h < lim and 0.0 < self.fov_v < lim):
+                raise ValueError(f"field of view must lie in (0, {lim:.0f}) degrees for {self.projection}, "
+                                 f"got {self.fov_h}x{self.fov_v}")
+        elif not (0.0 < self.fov_h < 180.0 and 0.0 < self.fov_v < 180.0):
             raise ValueError(f"field of view must lie in (0, 180) degrees, got {self.fov_h}x{self.fov_v}")
         if int(self.width) < 1 or int(self.height) < 1:
             raise ValueError(f"viewport size must be positive, got {self.width}x{self.height}")
 
     @property
     def fx(self) -> float:
+        if self.projection != "rectilinear":
+            return (self.width / 2.0) / projection_radius(math.radians(self.fov_h) / 2.0, self.projection)
         return (self.width / 2.0) / math.tan(math.radians(self.fov_h) / 2.0)
 
     @property
     def fy(self) -> float:
+        if self.projection != "rectilinear":
+            return (self.height / 2.0) / projection_radius(math.radians(self.fov_v) / 2.0, self.projection)
         return (self.height / 2.0) / math.tan(math.radians(self.fov_v) / 2.0)
 
     def resized(self, width: int, height: int) -> "View":
-        return View(self.yaw, self.pitch, self.fov_h, self.fov_v, int(width), int(height))
+        return View(self.yaw, self.pitch, self.fov_h, self.fov_v, int(width), int(height), self.projection)
 
     def as_dict(self) -> dict:
-        return {"yaw": self.yaw, "pitch": self.pitch, "fov_h": self.fov_h, "fov_v": self.fov_v,
-                "width": int(self.width), "height": int(self.height)}
+        d = {"yaw": self.yaw, "pitch": self.pitch, "fov_h": self.fov_h, "fov_v": self.fov_v,
+             "width": int(self.width), "height": int(self.height)}
+        if self.projection != "rectilinear":
+            d["projection"] = self.projection
+        return d
 
 
 def wrap_lon(lon: torch.Tensor) -> torch.Tensor:
@@ -130,7 +187,10 @@ def view_pixel_to_lonlat(view: View, col: torch.Tensor, row: torch.Tensor):
     row = row.to(dtype)
     dx = (col + 0.5 - view.width / 2.0) / view.fx
     dy = -(row + 0.5 - view.height / 2.0) / view.fy
-    d = torch.stack((dx, dy, torch.ones_like(dx)), dim=-1)
+    if view.projection != "rectilinear":
+        d = _curved_rays(dx, dy, view.projection)
+    else:
+        d = torch.stack((dx, dy, torch.ones_like(dx)), dim=-1)
     R = _rotation(view, col.device, dtype)
     return vec_to_lonlat(d @ R.T)
 
@@ -141,8 +201,21 @@ def view_rays(view: View, device=None, dtype=torch.float32) -> torch.Tensor:
     i = torch.arange(view.height, device=device, dtype=dtype)
     dx = (j + 0.5 - view.width / 2.0) / view.fx
     dy = -(i + 0.5 - view.height / 2.0) / view.fy
+    if view.projection != "rectilinear":
+        d = _curved_rays(*torch.broadcast_tensors(dx[None, :], dy[:, None]), view.projection)
+        return d @ _rotation(view, device, dtype).T
     d = torch.stack(torch.broadcast_tensors(dx[None, :], dy[:, None], torch.ones((), device=device, dtype=dtype)), -1)
     return d @ _rotation(view, device, dtype).T
+
+
+def _curved_rays(a: torch.Tensor, b: torch.Tensor, projection: str) -> torch.Tensor:
+    """Unit camera rays (..., 3) of normalised offsets (a, b) under a non-rectilinear projection."""
+    rho = torch.sqrt(a * a + b * b)
+    theta = _projection_angle(rho, projection)
+    # sin(theta)/rho -> 1 as rho -> 0 (g'(0) = 1 for both projections)
+    k = torch.where(rho > 1e-12, torch.sin(theta) / torch.where(rho > 1e-12, rho, torch.ones_like(rho)),
+                    torch.ones_like(rho))
+    return torch.stack((a * k, b * k, torch.cos(theta)), dim=-1)
 
 
 def view_to_lonlat(view: View, device=None, dtype=torch.float32):
@@ -157,6 +230,8 @@ def lonlat_to_view(lon: torch.Tensor, lat: torch.Tensor, view: View):
     """
     d = lonlat_to_vec(lon, lat)
     c = d @ _rotation(view, lon.device, lon.dtype)  # R^T d, camera coordinates
+    if view.projection != "rectilinear":
+        return _curved_forward(c, view)
     z = c[..., 2]
     front = z > 1e-9
     zs = torch.where(front, z, torch.ones_like(z))
@@ -164,3 +239,21 @@ def lonlat_to_view(lon: torch.Tensor, lat: torch.Tensor, view: View):
     row = -c[..., 1] / zs * view.fy + view.height / 2.0 - 0.5
     inside = (col >= -0.5) & (col < view.width - 0.5) & (row >= -0.5) & (row < view.height - 0.5)
     return col, row, front & inside
+
+
+def _curved_forward(c: torch.Tensor, view: View):
+    """Forward map of camera-space unit vectors under a non-rectilinear projection."""
+    x, y, z = c[..., 0], c[..., 1], c[..., 2]
+    s = torch.sqrt(x * x + y * y)
+    theta = torch.atan2(s, z)
+    if view.projection == "stereographic":
+        rho = 2.0 * torch.tan(theta / 2.0)
+        ok = theta < math.pi - 1e-6          # the antipode of the view centre maps to infinity
+    else:
+        rho = theta
+        ok = torch.ones_like(theta, dtype=torch.bool)
+    k = torch.where(s > 1e-12, rho / torch.where(s > 1e-12, s, torch.ones_like(s)), torch.ones_like(s))
+    col = x * k * view.fx + view.width / 2.0 - 0.5
+    row = -y * k * view.fy + view.height / 2.0 - 0.5
+    inside = (col >= -0.5) & (col < view.width - 0.5) & (row >= -0.5) & (row < view.height - 0.5)
+    return col, row, ok & inside
