@@ -105,11 +105,13 @@ class LearnedEncoder:
 
 
 def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: dict | None = None,
-                  device="cpu", reference: bool = True, overwrite: bool = False, warn=None) -> dict:
+                  device="cpu", reference: bool = True, overwrite: bool = False, warn=None, progress=None) -> dict:
     """``encode --method all``: the comparison bundle in ``out_dir``: <stem>.resvr.jpg, <stem>.ht.jpg,
     <stem>.jpeg.jpg (bicubic + standard JPEG at matched bpp), the reference <stem>.png (a copy of
     the HR image as PNG) and bundle.yaml. Nothing is overwritten unless ``overwrite``; every file is
-    checked for collisions before anything is written."""
+    checked for collisions before anything is written. ``progress(done, total, step)``, when given,
+    is called before each step and once at the end (done == total); an exception it raises (e.g. a
+    cancel) stops the encode between steps."""
     import shutil
 
     from .bundle import BUNDLE_YAML, bundle_file_name, write_bundle_yaml
@@ -130,12 +132,22 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     encoders = {m: LearnedEncoder(m, weights.get(m), device) for m in registry.encode_ids()
                 if registry.get(m).learned}  # weights first
     out_dir.mkdir(parents=True, exist_ok=True)
+    steps = list(encoders) + ["jpeg"] + (["reference"] if reference else []) + ["bundle.yaml"]
+    total = len(steps)
+
+    def step(what):
+        if progress is not None:
+            progress(steps.index(what) if what in steps else total, total, what)
+
     results = {}
     for m, enc in encoders.items():
+        step(m)
         results[m] = enc.encode(hr_path, out_dir / names[m], bpp=bpp, overwrite=overwrite)
+    step("jpeg")
     results["jpeg"] = encode_jpeg(hr_path, out_dir / names["jpeg"], scale=scale, bpp=bpp, overwrite=overwrite, warn=warn)
     ref = None
     if reference:
+        step("reference")
         ref = f"{stem}.png"
         if hr_path.suffix.lower() == ".png":
             tmp = out_dir / (ref + ".tmp")
@@ -144,6 +156,8 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
         else:
             save_png(out_dir / ref, hr, overwrite=True)
     H, W = hr.shape[:2]
+    step("bundle.yaml")
     write_bundle_yaml(out_dir, stem, (W, H), scale, {m: {"file": names[m], "bpp": r["bpp"]} for m, r in results.items()},
                       reference=ref, overwrite=True)
+    step("done")
     return results

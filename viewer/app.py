@@ -35,12 +35,17 @@ def main(argv=None) -> int:
     if args.device:
         win.set_device(args.device)
     win.resize(1400, 900)
+    # the last session: window geometry, mode, wipe pair; the last file and view unless a path is given
+    win.restore_session(open_last=not args.path)
     win.show()
-    path = args.path or sample_bundle_path()
-    if path:
-        win.open_path(path)
-    else:
-        win.statusBar().showMessage("No sample bundle found: open a panorama with File → Open (Ctrl+O).")
+    if args.path:
+        win.open_path(args.path)
+    elif win.document is None:
+        sample = sample_bundle_path()
+        if sample:
+            win.open_path(sample, remember=False)   # the sample never pushes itself to the top of Recent
+        else:
+            win.statusBar().showMessage("No sample bundle found: open a panorama with File → Open (Ctrl+O).")
     if args.reference:
         win.open_reference(args.reference)
     if args.mode:

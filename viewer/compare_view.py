@@ -7,13 +7,21 @@ instead (the overlay). All panes share one :class:`Camera`, so they always show 
 Each pane's header names the method, the bpp of its file and, when a reference (HR original) is
 open, PSNR / SSIM / LPIPS of the pane's render against the reference viewport of the same view,
 recomputed for every settled view.
+
+Honest progressive rendering: until a pane shows its own full-resolution render of the *current*
+view it carries a badge ("preview — ResVR refining… 1.2 s", "half resolution — …") and its header
+hides the metrics (they belong to a finished render of this view only). Large panes get a
+half-resolution learned pass first. In wipe mode the divider is always drawn and both sides'
+metrics are shown above the view.
 """
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
                                QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -21,13 +29,15 @@ from resvr.core import registry
 from resvr.core.imageio import to_uint8
 
 from .document import PANE_ORDER, Document, PaneSpec
-from .gl_widget import PanoramaGLWidget, views_match
+from .gl_widget import PanoramaGLWidget, rgb_to_qimage, views_match
 from .navigation import Camera
 from .render_service import RenderItem, RenderRequest, RenderResult, RenderService
 
 HEAT_MAX = 0.2            # |error| mapped to the top of the colour scale
 PREVIEW_BUDGET_S = 0.06   # per pane, while the camera moves
 PREVIEW_MIN_SCALE = 0.15  # below this a preview is not worth it: the live bilinear view stays
+HALF_RES_MIN_PX = 500_000  # learned panes this large get a half-resolution pass before the full one
+LPIPS_NA_DEFAULT = "LPIPS could not be computed for this view"
 
 # a perceptually ordered dark-to-bright scale (anchors of matplotlib's "inferno")
 _HEAT_ANCHORS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
@@ -49,19 +59,124 @@ def heat_map(img: np.ndarray, ref: np.ndarray, vmax: float = HEAT_MAX) -> np.nda
     return np.round(out).astype(np.uint8)
 
 
+def heat_colorbar(width: int, height: int, vmax: float = HEAT_MAX) -> np.ndarray:
+    """The heat map's colour scale as an image (h x w x 3 uint8): column j is the colour of a mean
+    absolute error of j/(w-1) * vmax (the left end is 0, the right end vmax and above)."""
+    err = np.linspace(0.0, vmax, width, dtype=np.float64)
+    ramp = np.broadcast_to(err[None, :, None], (height, width, 3))
+    return heat_map(ramp, np.zeros_like(ramp), vmax)
+
+
+class HeatBar(QWidget):
+    """The heat map's colour bar with its scale (0 … vmax of the mean |RGB error|, colours 0–1)."""
+
+    def __init__(self, vmax: float = HEAT_MAX, parent=None):
+        super().__init__(parent)
+        self.vmax = vmax
+        self.bar = heat_colorbar(160, 10, vmax)
+        self.setFixedSize(200, 40)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setToolTip(f"Heat map: mean absolute RGB error per pixel against the reference, colours in 0–1; "
+                        f"black is 0, white-yellow is ≥ {vmax:g}")
+
+    def paintEvent(self, e) -> None:
+        qp = QPainter(self)
+        qp.fillRect(self.rect(), QColor(0, 0, 0, 170))
+        qp.drawImage(20, 6, rgb_to_qimage(self.bar))
+        qp.setPen(QColor(255, 255, 255))
+        f = QFont(self.font())
+        f.setPointSizeF(7.5)
+        qp.setFont(f)
+        qp.drawText(20 - 4, 30, "0")
+        qp.drawText(20 + 80 - 10, 30, f"{self.vmax / 2:g}")
+        qp.drawText(20 + 160 - 14, 30, f"≥{self.vmax:g}")
+        qp.end()
+
+
+class CompassOverlay(QWidget):
+    """A compass (heading of the view centre; N is up on the dial) and the horizon line (lat 0,
+    projected with resvr.core.geometry, so it is right in every projection). Mouse-transparent;
+    drawn over the GL view, never part of its pixels or of an export."""
+
+    def __init__(self, gl: PanoramaGLWidget, parent=None):
+        super().__init__(parent)
+        self.gl = gl
+        self.heading: float | None = None     # GPano pose heading (compass degrees at lon 0)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+
+    def horizon_points(self) -> list[list[tuple[float, float]]]:
+        """Runs of visible horizon points in widget coordinates."""
+        import torch
+
+        from resvr.core.geometry import lonlat_to_view
+
+        view = self.gl.view()
+        r = self.gl.devicePixelRatioF()
+        lon = torch.linspace(-math.pi, math.pi, 721, dtype=torch.float64)
+        col, row, ok = lonlat_to_view(lon, torch.zeros_like(lon), view)
+        runs, cur = [], []
+        for c, rr, k in zip(col.tolist(), row.tolist(), ok.tolist()):
+            if k:
+                cur.append(((c + 0.5) / r, (rr + 0.5) / r))
+            elif cur:
+                runs.append(cur)
+                cur = []
+        if cur:
+            runs.append(cur)
+        return runs
+
+    def compass_heading(self) -> float:
+        """Compass degrees of the view centre (the yaw when the file has no pose heading)."""
+        return ((self.heading or 0.0) + self.gl.camera.yaw) % 360.0
+
+    def paintEvent(self, e) -> None:
+        qp = QPainter(self)
+        qp.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(80, 220, 255, 200), 1.5, Qt.PenStyle.DashLine)
+        qp.setPen(pen)
+        for run in self.horizon_points():
+            for a, b in zip(run, run[1:]):
+                if abs(a[0] - b[0]) < self.width() / 2:
+                    qp.drawLine(QPointF(*a), QPointF(*b))
+        # the dial: bottom-left, the needle points to north relative to the view direction
+        R = 26
+        cx, cy = R + 10, self.height() - R - 10
+        qp.setPen(QPen(QColor(255, 255, 255, 220), 1.5))
+        qp.setBrush(QColor(0, 0, 0, 140))
+        qp.drawEllipse(QPointF(cx, cy), R, R)
+        h = math.radians(self.compass_heading())
+        tip = QPointF(cx - math.sin(h) * (R - 5), cy - math.cos(h) * (R - 5))
+        qp.setPen(QPen(QColor(230, 60, 60), 3))
+        qp.drawLine(QPointF(cx, cy), tip)
+        qp.setPen(QColor(255, 255, 255))
+        qp.drawText(QPointF(tip.x() - 4, tip.y() - 3), "N")
+        qp.drawText(QPointF(cx - 14, cy + R + 9) if cy + R + 9 < self.height() else QPointF(cx + R + 4, cy + 4),
+                    f"{self.compass_heading():.0f}°")
+        qp.end()
+
+
 def format_bpp(bpp) -> str:
     return "bpp n/a" if bpp is None else f"{bpp:.3f} bpp"
 
 
 def format_metrics(m: dict | None) -> str:
-    """'PSNR 31.42 dB · SSIM 0.9123 · LPIPS 0.1234' (LPIPS n/a when it could not load)."""
+    """'PSNR 31.42 dB · SSIM 0.9123 · LPIPS 0.1234' (LPIPS n/a when it could not load; the reason is
+    :func:`lpips_reason`, shown as the tooltip)."""
     if not m:
         return ""
     p = m.get("psnr")
-    ps = "PSNR ∞" if p is not None and math.isinf(p) else f"PSNR {p:.2f} dB"
+    ps = "PSNR ∞ (identical)" if p is not None and math.isinf(p) else f"PSNR {p:.2f} dB"
     lp = m.get("lpips")
     ls = "LPIPS n/a" if lp is None else f"LPIPS {lp:.4f}"
     return f"{ps} · SSIM {m.get('ssim', float('nan')):.4f} · {ls}"
+
+
+def lpips_reason(m: dict | None) -> str | None:
+    """Why LPIPS is n/a for these metrics (None when it has a value or there are no metrics)."""
+    if not m or m.get("lpips") is not None:
+        return None
+    return m.get("lpips_note") or LPIPS_NA_DEFAULT
 
 
 class PaneWidget(QFrame):
@@ -77,6 +192,8 @@ class PaneWidget(QFrame):
         self.preview: RenderResult | None = None
         self.unavailable: str | None = None
         self.heat = False
+        self.in_training = False          # the bundle says its image was used in training
+        self.pending_since = time.monotonic()   # when the current view was asked for
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setObjectName("pane")
         self.header = QLabel(self)
@@ -96,12 +213,64 @@ class PaneWidget(QFrame):
         lay.addWidget(self.header)
         lay.addWidget(self.status)
         lay.addWidget(self.gl, 1)
+        self.badge = QLabel(self)
+        self.badge.setObjectName("paneBadge")
+        self.badge.setStyleSheet("background: rgba(20, 20, 20, 190); color: #ffd35a; padding: 2px 6px;"
+                                 " border-radius: 3px; font-weight: bold;")
+        self.badge.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.badge.hide()
+        self.heatbar = HeatBar(HEAT_MAX, self)
+        self.heatbar.hide()
+        self.compass = CompassOverlay(self.gl, self)
+        self.compass.hide()
         self.gl.set_image(spec.erp)
         self.update_label()
 
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        g = self.gl.geometry()
+        self.badge.move(g.x() + 6, g.y() + 6)
+        self.heatbar.move(g.right() - self.heatbar.width() - 6, g.bottom() - self.heatbar.height() - 6)
+        self.compass.setGeometry(g)
+        for w in (self.compass, self.badge, self.heatbar):
+            w.raise_()
+
     @property
     def metrics(self) -> dict:
-        return self.result.metrics if self.result is not None else {}
+        """The metrics of this pane's finished render of the current view ({} while refining)."""
+        return self.result.metrics if self.is_final() else {}
+
+    def is_final(self) -> bool:
+        """True when the pane shows its own full-resolution render of the camera's current view."""
+        r = self.result
+        return r is not None and r.image is not None and views_match(r.view, self.gl.view()) \
+            and (r.view.width, r.view.height) == self.gl.fb_size()
+
+    def badge_text(self) -> str:
+        """'' when final (or unavailable); else what the pane shows and what it is waiting for."""
+        if self.unavailable or self.spec.erp is None or self.is_final():
+            return ""
+        view = self.gl.view()
+        p = self.preview
+        if p is not None and p.image is not None and views_match(p.view, view):
+            kind = "half resolution" if abs(p.view.width * 2 - view.width) <= 2 else "low-res preview"
+        else:
+            kind = "preview (live bilinear)" if self.spec.method != "bilinear" else "live view"
+        verb = "refining" if self.spec.method != "bilinear" else "rendering"
+        if self.gl.camera.moving:
+            return f"{kind} — {self.spec.label} {verb} when the view stops"
+        return f"{kind} — {self.spec.label} {verb}… {time.monotonic() - self.pending_since:.1f} s"
+
+    def update_badge(self) -> None:
+        t = self.badge_text()
+        if t:
+            self.badge.setText(t)
+            self.badge.adjustSize()
+            self._place_overlays()
+        self.badge.setVisible(bool(t))
 
     def set_selected(self, on: bool) -> None:
         self.setStyleSheet("#pane { border: 2px solid #3a8ee6; }" if on else "")
@@ -116,14 +285,22 @@ class PaneWidget(QFrame):
             m = format_metrics(self.metrics)
             if m:
                 parts.append(m)
+            elif self.result is not None and self.result.metrics and not self.unavailable:
+                parts.append("metrics when refined")
+        if self.in_training:
+            parts.append("⚠ training image (metrics are not validation results)")
         return " · ".join(parts)
 
     def update_label(self) -> None:
         self.header.setText(self.label_text())
+        colour = registry.get(self.spec.method).colour if self.spec.method in registry.BY_ID else "#9e9e9e"
+        self.header.setStyleSheet(f"border-left: 5px solid {colour}; padding-left: 4px;")
         tip = f"{self.spec.label}\n{self.spec.path}"
-        note = self.metrics.get("lpips_note")
-        if note:
-            tip += f"\n{note}"
+        why = lpips_reason(self.metrics)
+        if why:
+            tip += f"\nLPIPS n/a: {why}"
+        if self.in_training:
+            tip += "\nThis panorama was used to train the models (bundle metadata)."
         self.header.setToolTip(tip)
 
     def set_unavailable(self, reason: str | None) -> None:
@@ -146,20 +323,24 @@ class PaneWidget(QFrame):
             self.gl.set_image(self.spec.erp)
         if res.full:
             self.result = res
-            self.update_label()
         else:
             self.preview = res
+        self.update_label()
         self.refresh_overlay()
+        self.update_badge()
 
     def refresh_overlay(self) -> None:
         view = self.gl.view()
         res = self.result if self.result is not None and views_match(self.result.view, view) else self.preview
         if res is None or res.image is None or not views_match(res.view, view):
+            self.heatbar.hide()
             self.gl.clear_overlay()
             return
         img = res.image
-        if self.heat and res.reference is not None:
+        heat = self.heat and res.reference is not None
+        if heat:
             img = heat_map(res.image, res.reference)
+        self.heatbar.setVisible(heat)
         self.gl.set_overlay(img, res.view)
 
     def shown_image(self) -> np.ndarray:
@@ -186,13 +367,27 @@ class WipeWidget(QWidget):
         top.addWidget(self.combo_a, 1)
         top.addWidget(QLabel("Right:"))
         top.addWidget(self.combo_b, 1)
+        self.info_a = QLabel(self)
+        self.info_b = QLabel(self)
+        for lab in (self.info_a, self.info_b):
+            lab.setObjectName("wipeMetrics")
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info_b.setAlignment(Qt.AlignmentFlag.AlignRight)
+        info = QHBoxLayout()
+        info.addWidget(self.info_a, 1)
+        info.addWidget(self.info_b, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
+        lay.addLayout(info)
         lay.addWidget(self.gl, 1)
         lay.addWidget(self.slider)
         self.specs: dict[str, PaneSpec] = {}
         self.results: dict[str, RenderResult] = {}
+        self.pending_since = time.monotonic()
+        self.in_training = False
+        self.compass = CompassOverlay(self.gl, self)
+        self.compass.hide()
         self.slider.valueChanged.connect(self.compose)
         self.combo_a.currentIndexChanged.connect(self._combo_changed)
         self.combo_b.currentIndexChanged.connect(self._combo_changed)
@@ -216,29 +411,75 @@ class WipeWidget(QWidget):
         self.combo_a.setCurrentIndex(max(0, self.combo_a.findData(a)))
         self.combo_b.setCurrentIndex(max(0, self.combo_b.findData(b)))
 
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self.compass.setGeometry(self.gl.geometry())
+        self.compass.raise_()
+
     def _combo_changed(self) -> None:
-        a, _ = self.keys()
+        a, b = self.keys()
         self.results = {}
         self.gl.set_image(self.specs[a].erp if a in self.specs else None)
+        self.gl.set_split(self.specs[b].erp if b in self.specs else None, self.slider.value() / 1000)
+        self.update_info()
         self.changed.emit()
 
     def set_result(self, side: str, res: RenderResult) -> None:
-        if res.image is not None:
+        if res.full and (res.image is not None or res.error):
             self.results[side] = res
         self.compose()
 
+    def side_final(self, side: str) -> bool:
+        """The side shows its own full render of this view (or its method is unavailable)."""
+        r = self.results.get(side)
+        return r is not None and views_match(r.view, self.gl.view()) and (
+            r.error is not None or (r.view.width, r.view.height) == self.gl.fb_size())
+
+    def side_text(self, side: str) -> str:
+        """'ResVR · 0.298 bpp · PSNR …' for a finished side, else its refining badge."""
+        key = self.keys()[0 if side == "A" else 1]
+        spec = self.specs.get(key)
+        if spec is None:
+            return ""
+        r = self.results.get(side)
+        if r is not None and r.error:
+            return f"{spec.label} unavailable: {r.error}"
+        parts = [("◀ " if side == "A" else "") + spec.label]
+        if spec.key != "reference":
+            parts.append(format_bpp(spec.bpp))
+        if self.side_final(side) and r.error is None:
+            m = format_metrics(r.metrics)
+            if m:
+                parts.append(m)
+        elif self.gl.camera.moving:
+            parts.append("preview (live bilinear) — refining when the view stops")
+        else:
+            parts.append(f"preview (live bilinear) — refining… {time.monotonic() - self.pending_since:.1f} s")
+        if self.in_training:
+            parts.append("⚠ training image")
+        return " · ".join(parts) + (" ▶" if side == "B" else "")
+
+    def update_info(self) -> None:
+        for side, lab in (("A", self.info_a), ("B", self.info_b)):
+            lab.setText(self.side_text(side))
+            r = self.results.get(side)
+            why = lpips_reason(r.metrics) if r is not None and self.side_final(side) else None
+            lab.setToolTip(f"LPIPS n/a: {why}" if why else "")
+
     def compose(self) -> None:
         view = self.gl.view()
+        _, kb = self.keys()
+        self.gl.set_split(self.specs[kb].erp if kb in self.specs else None, self.slider.value() / 1000)
+        self.update_info()
         ra, rb = self.results.get("A"), self.results.get("B")
         if ra is None or rb is None or not (views_match(ra.view, view) and views_match(rb.view, view)) \
-                or ra.image.shape != rb.image.shape:
+                or ra.image is None or rb.image is None or ra.image.shape != rb.image.shape:
             self.gl.clear_overlay()
             return
         a, b = to_uint8(ra.image), to_uint8(rb.image)
         x = int(round(self.slider.value() / 1000 * a.shape[1]))
         out = a.copy()
-        out[:, x:] = b[:, x:]
-        out[:, max(0, x - 1): x + 1] = 255
+        out[:, x:] = b[:, x:]   # the divider itself is drawn by the shader at the same column
         self.gl.set_overlay(out, ra.view)
 
 
@@ -262,6 +503,8 @@ class CompareView(QWidget):
         self.heat = False
         self.device = "auto"
         self.previews_enabled = True
+        self.half_res_min_px = HALF_RES_MIN_PX
+        self.compass_on = False
         self._full_gen = 0
         self._stack = QStackedWidget(self)
         self._grid_host = QWidget()
@@ -287,6 +530,9 @@ class CompareView(QWidget):
         self._resize_timer.timeout.connect(self.request_full)
         self.camera.changed.connect(self._on_camera_changed)
         self.camera.settled.connect(self.request_full)
+        self._badge_timer = QTimer(self)       # ticks the "refining… 1.2 s" clocks
+        self._badge_timer.setInterval(200)
+        self._badge_timer.timeout.connect(self._tick_badges)
 
     # --------------------------------------------------------------- document
     def set_document(self, doc: Document | None) -> None:
@@ -297,6 +543,7 @@ class CompareView(QWidget):
             p.deleteLater()
         self.panes = {}
         self.document = doc
+        self.wipe.in_training = bool(doc and doc.in_training)
         if doc is None:
             self.current_key = None
             self.wipe.set_specs([])
@@ -308,12 +555,17 @@ class CompareView(QWidget):
             pane.hide()
             pane.activated.connect(self.set_current)
             pane.gl.notice.connect(self.notice)
+            pane.in_training = bool(doc.in_training) and spec.key != "reference"
+            pane.compass.heading = doc.heading
+            pane.compass.setVisible(self.compass_on)
+            pane.update_label()
             self.panes[spec.key] = pane
         self.wipe.set_specs(specs)
         keys = list(self.panes)
         learned = [k for k in keys if k in registry.learned_ids()]
         if len(keys) >= 2:   # the wipe: the first pane against the latest learned method
             self.wipe.set_keys(keys[0], learned[-1] if learned else keys[1])
+        self.wipe.compass.heading = doc.heading
         self.current_key = None
         self.set_current(learned[-1] if learned else keys[0])
         self._layout_panes()
@@ -351,6 +603,14 @@ class CompareView(QWidget):
         for p in self.panes.values():
             p.heat = self.heat and p.key != "reference"
             p.refresh_overlay()
+
+    def set_compass(self, on: bool) -> None:
+        self.compass_on = bool(on)
+        for p in self.panes.values():
+            p.compass.setVisible(self.compass_on)
+            p._place_overlays()
+        self.wipe.compass.setVisible(self.compass_on and bool(self.panes))
+        self.wipe.compass.setGeometry(self.wipe.gl.geometry())
 
     def set_device(self, device: str) -> None:
         self.device = device
@@ -415,22 +675,53 @@ class CompareView(QWidget):
             items.append(RenderItem(p.key, p.spec.method, p.spec.path, v))
         return items
 
+    def _half_items(self, items: list[RenderItem]) -> list[RenderItem]:
+        """Half-resolution passes of the large learned panes (shown while the full pass runs)."""
+        out = []
+        for it in items:
+            if it.method in registry.learned_ids() and it.view.width * it.view.height >= self.half_res_min_px:
+                v = it.view.resized(max(16, it.view.width // 2), max(12, it.view.height // 2))
+                out.append(RenderItem(it.key, it.method, it.path, v, full=False))
+        return out
+
     def request_full(self) -> int | None:
-        """Render every visible pane at full resolution for the current view, with metrics."""
+        """Render every visible pane at full resolution for the current view, with metrics; large
+        learned panes get a half-resolution pass first."""
         if not self.panes or self.camera.moving:
             return None
         ref = self.document.reference if self.document else None
-        req = RenderRequest(self._items(), reference=ref.path if ref else None,
+        items = self._items()
+        req = RenderRequest(self._half_items(items) + items, reference=ref.path if ref else None,
                             metrics=ref is not None, full=True, device=self.device)
         if not req.items:
             return None
         self._full_gen = self.service.submit(req)
+        self._tick_badges()
+        self._badge_timer.start()
         return self._full_gen
 
-    def _on_camera_changed(self) -> None:
+    def _tick_badges(self) -> None:
         for p in self.panes.values():
+            if p.isVisible():
+                p.update_badge()
+        if self.mode == "wipe":
+            self.wipe.update_info()
+        if self.all_settled() and not self.camera.moving:
+            self._badge_timer.stop()
+
+    def _on_camera_changed(self) -> None:
+        now = time.monotonic()
+        self.wipe.pending_since = now
+        for p in self.panes.values():
+            p.pending_since = now
             p.refresh_overlay()
+            p.update_label()
+            p.update_badge()
+            if p.compass.isVisible():
+                p.compass.update()
         self.wipe.compose()
+        if self.wipe.compass.isVisible():
+            self.wipe.compass.update()
         if self.camera.moving and self.previews_enabled:
             self._request_preview()
 
@@ -467,9 +758,7 @@ class CompareView(QWidget):
     def all_settled(self) -> bool:
         """True when every visible pane shows a full render of the current view (or is unavailable)."""
         if self.mode == "wipe":
-            ra, rb = self.wipe.results.get("A"), self.wipe.results.get("B")
-            v = self.wipe.gl.view()
-            return bool(ra and rb and views_match(ra.view, v) and views_match(rb.view, v))
+            return self.wipe.side_final("A") and self.wipe.side_final("B")
         for p in self.visible_panes():
             if p.unavailable:
                 continue

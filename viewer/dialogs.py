@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFormLay
 
 SHORTCUTS = [
     ("Drag (left button)", "Look around; the scene follows the cursor, with inertia on release"),
-    ("Wheel / pinch", "Zoom in (wheel away) / out, within 10°–150°"),
+    ("Wheel / pinch", "Zoom in (wheel away) / out, within 10°–150° (wider in little planet / fisheye)"),
     ("← → or A D", "Turn left / right (yaw −/+), 10 % of the field of view"),
     ("↑ ↓ or W S", "Look up / down (pitch +/−)"),
     ("Shift + arrows", "Fine steps (2.5 %)"),
@@ -17,12 +17,17 @@ SHORTCUTS = [
     ("− / PgDn", "Zoom out"),
     ("R", "Reset to the initial view (GPano initial view when present)"),
     ("F / F11 / double-click", "Toggle fullscreen"),
+    ("Esc", "Leave fullscreen"),
     ("Ctrl+O", "Open a panorama file"),
     ("Ctrl+Shift+O", "Open a comparison bundle folder"),
     ("Ctrl+E", "Export the current pane"),
     ("Ctrl+Shift+E", "Export all panes as a labelled composite"),
     ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Single view / comparison grid / wipe"),
-    ("H", "Toggle the difference heat map"),
+    ("H", "Toggle the difference heat map (with its colour bar)"),
+    ("Ctrl+4 / Ctrl+5 / Ctrl+6", "Rectilinear / little planet (stereographic) / fisheye projection"),
+    ("C", "Toggle the compass and horizon overlay"),
+    ("Ctrl+R", "Toggle auto-rotate (starts after some idle seconds; any input stops it)"),
+    ("Ctrl+M", "Compare methods… (encode a plain panorama with every method)"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit"),
 ]

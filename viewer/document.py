@@ -44,6 +44,11 @@ class Document:
     heading: float | None = None                       # GPano PoseHeadingDegrees (compass at lon 0)
     xmp: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: "bundle", "learned" (a ResVR / HyperThumbnail file), "lr-jpeg" (the project's bicubic + JPEG
+    #: baseline, or any file whose XMP says it is an LR image) or "panorama" (a plain image)
+    kind: str = "panorama"
+    in_training: bool = False                          # bundle metadata: the image was trained on
+    source_note: str = ""                              # bundle metadata: origin / licence
 
     def pane(self, key: str) -> PaneSpec | None:
         return next((p for p in self.panes if p.key == key), None)
@@ -63,7 +68,7 @@ class Document:
             if p.bpp is None and p.key != "reference":
                 p.bpp = _bpp(p.path, hr)
         return Document(self.source, self.title, panes, hr, dict(self.initial_view), self.heading,
-                        dict(self.xmp), self.notes + notes)
+                        dict(self.xmp), self.notes + notes, self.kind, self.in_training, self.source_note)
 
 
 def _load(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -141,7 +146,20 @@ def _open_file(path: Path) -> Document:
     else:
         panes.append(PaneSpec("bicubic", "bicubic", path, bpp, img))
     view, heading = initial_view_from_xmp(xmp)
-    return Document(path, path.name, panes, hr, view, heading, xmp, notes)
+    kind = "learned" if method in registry.learned_ids() else ("lr-jpeg" if method or hr else "panorama")
+    return Document(path, path.name, panes, hr, view, heading, xmp, notes, kind)
+
+
+def bundle_source(folder: Path) -> dict:
+    """The optional ``source`` mapping of a bundle.yaml (origin, licence, in_training_split)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((Path(folder) / "bundle.yaml").read_text(encoding="utf-8"))
+        src = doc.get("source") if isinstance(doc, dict) else None
+        return src if isinstance(src, dict) else {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
 
 
 def _open_bundle(b) -> Document:
@@ -167,4 +185,7 @@ def _open_bundle(b) -> Document:
         panes.append(PaneSpec("reference", "reference", b.reference, None, img))
     xmp = read_xmp(base.file)
     view, heading = initial_view_from_xmp(xmp)
-    return Document(b.folder, b.stem, panes, hr, view, heading, xmp, notes)
+    src = bundle_source(b.folder)
+    note = " · ".join(str(src[k]) for k in ("origin", "licence") if src.get(k))
+    return Document(b.folder, b.stem, panes, hr, view, heading, xmp, notes, "bundle",
+                    src.get("in_training_split") is True, note)

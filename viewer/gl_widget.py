@@ -43,10 +43,14 @@ uniform int u_mode;        // 0: empty, 1: panorama, 2: overlay image
 uniform vec2 u_size;       // framebuffer size in pixels (w, h)
 uniform vec2 u_focal;      // (fx, fy)
 uniform mat3 u_rot;        // R_yaw * R_pitch
+uniform int u_proj;        // 0: rectilinear, 1: stereographic, 2: fisheye (equidistant)
+uniform sampler2D u_pano_b;
+uniform float u_split;     // wipe: x (pixels from the left) where the right image starts; < 0: off
 const float PI = 3.14159265358979323846;
 void main() {
     vec2 p = gl_FragCoord.xy;  // (j + 1/2, h - i - 1/2): origin bottom-left, pixel centres at +1/2
     if (u_mode == 0) { frag = vec4(0.11, 0.11, 0.12, 1.0); return; }
+    if (u_split >= 0.0 && abs(p.x - u_split) < 1.0) { frag = vec4(1.0); return; }  // the wipe divider
     if (u_mode == 2) {
         ivec2 ts = textureSize(u_overlay, 0);
         if (ts == ivec2(u_size))  // same size: copy texels exactly (row 0 uploaded first = top)
@@ -56,12 +60,23 @@ void main() {
         return;
     }
     // d = ((j+1/2-w/2)/fx, -(i+1/2-h/2)/fy, 1); -(i+1/2-h/2) = p.y - h/2
-    vec3 d = vec3((p.x - 0.5 * u_size.x) / u_focal.x, (p.y - 0.5 * u_size.y) / u_focal.y, 1.0);
+    vec2 ab = vec2((p.x - 0.5 * u_size.x) / u_focal.x, (p.y - 0.5 * u_size.y) / u_focal.y);
+    vec3 d = vec3(ab, 1.0);
+    if (u_proj != 0) {  // rho = g(theta): 2 tan(theta/2) (stereographic) or theta (fisheye)
+        float rho = length(ab);
+        float th = (u_proj == 1) ? 2.0 * atan(0.5 * rho) : rho;
+        float k = rho > 1e-12 ? sin(th) / rho : 1.0;
+        d = vec3(ab * k, cos(th));
+    }
     vec3 r = u_rot * d;
     float lon = atan(r.x, r.z);
     float lat = asin(clamp(r.y / length(r), -1.0, 1.0));
     // u = x/W with x = (lon/2pi + 1/2) W; v = y/H with y = (1/2 - lat/pi) H, row 0 uploaded first.
-    frag = vec4(texture(u_pano, vec2(lon / (2.0 * PI) + 0.5, 0.5 - lat / PI)).rgb, 1.0);
+    vec2 uv = vec2(lon / (2.0 * PI) + 0.5, 0.5 - lat / PI);
+    if (u_split >= 0.0 && p.x > u_split)
+        frag = vec4(texture(u_pano_b, uv).rgb, 1.0);
+    else
+        frag = vec4(texture(u_pano, uv).rgb, 1.0);
 }
 """
 
@@ -105,7 +120,11 @@ def views_match(a: View | None, b: View | None, tol: float = 1e-6) -> bool:
     if a is None or b is None:
         return False
     dyaw = (a.yaw - b.yaw + 180.0) % 360.0 - 180.0
-    return abs(dyaw) < tol and abs(a.pitch - b.pitch) < tol and abs(a.fov_h - b.fov_h) < tol and abs(a.fov_v - b.fov_v) < tol
+    return abs(dyaw) < tol and abs(a.pitch - b.pitch) < tol and abs(a.fov_h - b.fov_h) < tol \
+        and abs(a.fov_v - b.fov_v) < tol and a.projection == b.projection
+
+
+PROJ_CODE = {"rectilinear": 0, "stereographic": 1, "fisheye": 2}
 
 
 class PanoramaGLWidget(QOpenGLWidget):
@@ -135,6 +154,9 @@ class PanoramaGLWidget(QOpenGLWidget):
         self.gl_info: dict = {}
         self._drag_pos: QPointF | None = None
         self.show_overlay = True
+        self._image_b: np.ndarray | None = None     # wipe: the right side's live image
+        self._pending_b: np.ndarray | None = None
+        self.split: float | None = None             # wipe: divider position in [0, 1] of the width
 
     # ------------------------------------------------------------ public API
     def set_image(self, img: np.ndarray | None) -> None:
@@ -145,6 +167,21 @@ class PanoramaGLWidget(QOpenGLWidget):
         self._pending = img if img is not None else np.zeros((0, 0, 3), np.uint8)
         self.clear_overlay()
         self.update()
+
+    def set_split(self, image_b: np.ndarray | None, split: float | None) -> None:
+        """Wipe: show ``image_b`` live right of ``split`` (a fraction of the width) and draw the
+        divider there (always, over the live view and over any overlay); None turns it off."""
+        if image_b is not None and image_b is not self._image_b:
+            self._image_b = np.ascontiguousarray(image_b[..., :3], dtype=np.uint8)
+            self._pending_b = self._image_b
+        self.split = split
+        self.update()
+
+    def split_x(self) -> int | None:
+        """The divider's column in framebuffer pixels (what the shader and the overlay compose use)."""
+        if self.split is None:
+            return None
+        return int(round(self.split * self.fb_size()[0]))
 
     def image(self) -> np.ndarray | None:
         return self._image
@@ -193,18 +230,19 @@ class PanoramaGLWidget(QOpenGLWidget):
         fs = shaders.compileShader(_FRAG, GL.GL_FRAGMENT_SHADER)
         self._prog = shaders.compileProgram(vs, fs, validate=False)
         self._vao = GL.glGenVertexArrays(1)
-        self._tex_pano, self._tex_overlay = (int(t) for t in GL.glGenTextures(2))
-        for tex in (self._tex_pano, self._tex_overlay):
+        self._tex_pano, self._tex_overlay, self._tex_b = (int(t) for t in GL.glGenTextures(3))
+        for tex in (self._tex_pano, self._tex_overlay, self._tex_b):
             GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAX_LEVEL, 0)
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)
-            wrap_s = GL.GL_REPEAT if tex == self._tex_pano else GL.GL_CLAMP_TO_EDGE
+            wrap_s = GL.GL_CLAMP_TO_EDGE if tex == self._tex_overlay else GL.GL_REPEAT
             GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_WRAP_S, wrap_s)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
         self._uniforms = {n: GL.glGetUniformLocation(self._prog, n)
-                          for n in ("u_pano", "u_overlay", "u_mode", "u_size", "u_focal", "u_rot")}
+                          for n in ("u_pano", "u_overlay", "u_mode", "u_size", "u_focal", "u_rot", "u_proj",
+                                    "u_pano_b", "u_split")}
         self.max_texture_size = int(GL.glGetIntegerv(GL.GL_MAX_TEXTURE_SIZE))
         self.gl_info = {
             "renderer": _gl_str(GL.GL_RENDERER),
@@ -217,6 +255,8 @@ class PanoramaGLWidget(QOpenGLWidget):
             self._pending = self._image
         if self._overlay is not None:
             self._overlay_pending = True
+        if self._image_b is not None:
+            self._pending_b = self._image_b
         ctx = self.context()
         ctx.aboutToBeDestroyed.connect(self._cleanup)
 
@@ -225,7 +265,7 @@ class PanoramaGLWidget(QOpenGLWidget):
             return
         self.makeCurrent()
         try:
-            GL.glDeleteTextures([self._tex_pano, self._tex_overlay])
+            GL.glDeleteTextures([self._tex_pano, self._tex_overlay, self._tex_b])
             GL.glDeleteVertexArrays(1, [self._vao])
             GL.glDeleteProgram(self._prog)
         except Exception:  # noqa: BLE001 - context already gone
@@ -253,6 +293,12 @@ class PanoramaGLWidget(QOpenGLWidget):
                         f"The panorama ({W}x{H}) is larger than this GPU's texture limit ({m} px): "
                         f"shown downsampled to {img.shape[1]}x{img.shape[0]} in the live view.")
                 self._upload(self._tex_pano, img)
+        if self._pending_b is not None:
+            img, self._pending_b = self._pending_b, None
+            m = self.max_texture_size or 4096
+            if img.shape[1] > m or img.shape[0] > m:
+                img = downsample_to(img, m, m)
+            self._upload(self._tex_b, img)
         if self._overlay_pending and self._overlay is not None:
             self._overlay_pending = False
             ov = self._overlay
@@ -277,12 +323,18 @@ class PanoramaGLWidget(QOpenGLWidget):
         GL.glUniform2f(u["u_size"], float(w), float(h))
         GL.glUniform2f(u["u_focal"], float(v.fx), float(v.fy))
         GL.glUniformMatrix3fv(u["u_rot"], 1, GL.GL_TRUE, rotation_matrix(v.yaw, v.pitch).astype(np.float32))
+        GL.glUniform1i(u["u_proj"], PROJ_CODE[v.projection])
+        sx = self.split_x()
+        GL.glUniform1f(u["u_split"], -1.0 if sx is None or self._image_b is None and mode != 2 else float(sx))
         GL.glActiveTexture(GL.GL_TEXTURE0)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._tex_pano)
         GL.glUniform1i(u["u_pano"], 0)
         GL.glActiveTexture(GL.GL_TEXTURE1)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._tex_overlay)
         GL.glUniform1i(u["u_overlay"], 1)
+        GL.glActiveTexture(GL.GL_TEXTURE2)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._tex_b)
+        GL.glUniform1i(u["u_pano_b"], 2)
         GL.glBindVertexArray(self._vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         GL.glBindVertexArray(0)
@@ -376,6 +428,8 @@ def handle_navigation_key(camera: Camera, key, modifiers=Qt.KeyboardModifier.NoM
         camera.reset()
     elif key in (K.Key_F, K.Key_F11):
         camera.fullscreenRequested.emit()
+    elif key == K.Key_Escape:
+        camera.escapePressed.emit()
     else:
         return False
     return True

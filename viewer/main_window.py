@@ -5,10 +5,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QProgressDialog, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from resvr.core.errors import BadInput, MethodUnavailable
 
@@ -66,10 +66,20 @@ class MainWindow(QMainWindow):
         fh, fv = self.settings.default_fov
         self.camera = Camera(fov_h=fh, fov_v=fv, parent=self)
         self.camera.fov_mode = self.settings.fov_mode
+        self.camera.auto_rotate_idle_s = self.settings.auto_rotate_idle_s
         self.service = service or RenderService(self)
         self.view = CompareView(self.camera, self.service, self)
         self.view.device = self.settings.device
-        self.setCentralWidget(self.view)
+        central = QWidget(self)
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        self.info_bar = self._build_info_bar()
+        cl.addWidget(self.info_bar)
+        cl.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+        self.compare_job = None
+        self.compare_dialog: QProgressDialog | None = None
         self.document: Document | None = None
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
@@ -83,12 +93,19 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self.camera.changed.connect(self._update_view_label)
         self.camera.fullscreenRequested.connect(self.toggle_fullscreen)
+        self.camera.escapePressed.connect(self.leave_fullscreen)
         self.view.renderInfo.connect(self.render_label.setText)
         self.view.notice.connect(self.show_notice)
         self.view.currentChanged.connect(self._current_changed)
+        self.view.resultsUpdated.connect(self._update_view_label)
         self.service.busyChanged.connect(self._busy)
-        self.service.message.connect(lambda m: self.statusBar().showMessage(m, 4000))
-        self.set_mode("grid")
+        self.service.message.connect(lambda m: self.statusBar().showMessage(m, 4000) if m else None)
+        self.service.cancelled.connect(self._render_cancelled)
+        self.service.started.connect(self._render_started)
+        self.set_mode("grid", remember=False)
+        self.set_projection(self.settings.projection, save=False)
+        self.set_compass(self.settings.compass, save=False)
+        self.set_auto_rotate(self.settings.auto_rotate, save=False)
         self._update_view_label()
 
     # ---------------------------------------------------------------- actions
@@ -126,21 +143,37 @@ class MainWindow(QMainWindow):
                                   tip="Show |pane − reference| as a heat map (needs a reference)")
         self.act_reset = self._act("&Reset view (R)", self.camera.reset, None, "fa5s.crosshairs")
         self.act_full = self._act("&Fullscreen", self.toggle_fullscreen, "F11", "fa5s.expand", True)
-        self.act_fov_fixed = self._act("Fixed fields of view (paper: 120°×90°)", lambda: self._fov_mode("fixed"),
-                                       checkable=True)
-        self.act_fov_square = self._act("Square pixels (fov_h from the pane's aspect)", lambda: self._fov_mode("square"),
-                                        checkable=True)
+        self.act_fov_square = self._act("Square pixels (default: vertical FoV set, horizontal from the pane)",
+                                        lambda: self._fov_mode("square"), checkable=True)
+        self.act_fov_fixed = self._act("Paper FoV 120°×90° (fixed, pixels stretched to the pane)",
+                                       lambda: self._fov_mode("fixed"), checkable=True)
         g2 = QActionGroup(self)
         for a in (self.act_fov_fixed, self.act_fov_square):
             g2.addAction(a)
         (self.act_fov_square if self.camera.fov_mode == "square" else self.act_fov_fixed).setChecked(True)
+        self.act_proj = {}
+        g3 = QActionGroup(self)
+        for proj, text, key in (("rectilinear", "&Rectilinear (perspective)", "Ctrl+4"),
+                                ("stereographic", "&Little planet (stereographic)", "Ctrl+5"),
+                                ("fisheye", "F&isheye (equidistant)", "Ctrl+6")):
+            a = self._act(text, lambda _=False, p=proj: self.set_projection(p), key, checkable=True)
+            g3.addAction(a)
+            self.act_proj[proj] = a
+        self.act_compass = self._act("&Compass and horizon", self.set_compass, "C", "fa5s.compass", True,
+                                     tip="Show a compass dial and the horizon line over the panes")
+        self.act_auto = self._act("&Auto-rotate when idle", self.set_auto_rotate, "Ctrl+R", "fa5s.sync-alt", True,
+                                  tip="Turn slowly after some seconds without input; any drag, key or zoom stops it")
+        self.act_esc = self._act("Leave fullscreen", self.leave_fullscreen, "Esc")
+        self.act_compare = self._act("&Compare methods…", self.compare_methods, "Ctrl+M", "fa5s.balance-scale",
+                                     tip="Encode this panorama with every method and open the 2×2 comparison")
+        self.act_compare.setEnabled(False)
         self.act_shortcuts = self._act("&Keyboard shortcuts", self.show_shortcuts, "F1", "fa5s.keyboard")
         self.act_about = self._act("&About", self.show_about, None, "fa5s.info-circle")
 
     def _build_menus(self):
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        m.addActions([self.act_open, self.act_open_bundle, self.act_open_ref])
+        m.addActions([self.act_open, self.act_open_bundle, self.act_open_ref, self.act_compare])
         self.recent_menu = m.addMenu(icon("fa5s.history"), "Open &recent")
         self._rebuild_recent()
         m.addSeparator()
@@ -152,7 +185,10 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         v.addAction(self.act_heat)
         fm = v.addMenu("Field of view")
-        fm.addActions([self.act_fov_fixed, self.act_fov_square])
+        fm.addActions([self.act_fov_square, self.act_fov_fixed])
+        pm = v.addMenu("Projection")
+        pm.addActions(list(self.act_proj.values()))
+        v.addActions([self.act_compass, self.act_auto])
         v.addSeparator()
         v.addActions([self.act_reset, self.act_full])
         self.method_menu = mb.addMenu("&Method")
@@ -184,6 +220,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.act_single, self.act_grid, self.act_wipe, self.act_heat])
         tb.addSeparator()
+        tb.addActions([self.act_proj["stereographic"], self.act_compass, self.act_auto])
+        tb.addSeparator()
         tb.addActions([self.act_reset, self.act_export, self.act_export_all])
 
     def _build_statusbar(self):
@@ -196,21 +234,114 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumHeight(14)
         self.progress.setToolTip("Rendering…")
         self.progress.hide()
+        self.work_label = QLabel()           # what the busy bar is doing, e.g. "Rendering ResVR 1024×768…"
+        self.work_label.hide()
+        self.doc_notice = QLabel()           # a warning about the open file (e.g. not 2:1); stays
+        self.doc_notice.setObjectName("docNotice")
+        self.doc_notice.setStyleSheet("color: #c80;")
+        self.doc_notice.hide()
         self.device_label = QLabel()
+        sb.addPermanentWidget(self.doc_notice)   # permanent: temporary messages do not hide it
         sb.addPermanentWidget(self.view_label)
+        sb.addPermanentWidget(self.work_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.render_label)
         sb.addPermanentWidget(self.device_label)
         self._update_device_label()
 
     # ------------------------------------------------------------------ state
-    def set_mode(self, mode: str) -> None:
+    def _build_info_bar(self) -> QFrame:
+        bar = QFrame(self)
+        bar.setObjectName("infoBar")
+        bar.setStyleSheet("#infoBar { background: #2b3a4a; color: white; } QLabel { color: white; }")
+        lay = QHBoxLayout(bar)
+        lay.setContentsMargins(8, 4, 8, 4)
+        self.info_text = QLabel(bar)
+        self.info_text.setWordWrap(True)
+        self.info_button = QPushButton("Compare methods…", bar)
+        self.info_button.clicked.connect(self.compare_methods)
+        close = QToolButton(bar)
+        close.setText("✕")
+        close.setToolTip("Hide this message")
+        close.clicked.connect(bar.hide)
+        lay.addWidget(self.info_text, 1)
+        lay.addWidget(self.info_button)
+        lay.addWidget(close)
+        bar.hide()
+        return bar
+
+    def _explain_document(self, doc: Document | None) -> None:
+        """The info bar: what a plain panorama or a plain LR JPEG is, and what the user can do."""
+        kind = doc.kind if doc else None
+        self.act_compare.setEnabled(kind == "panorama")
+        if kind == "panorama":
+            W, H = doc.panes[0].erp.shape[1], doc.panes[0].erp.shape[0]
+            from resvr.core import registry
+
+            names = ", ".join(registry.label(m) for m in registry.encode_ids())
+            self.info_text.setText(
+                f"{doc.title} is a plain panorama ({W}×{H}): the panes show Bilinear and Bicubic views of the same "
+                f"file. Compare methods… encodes it with every method ({names}) at 0.3 bpp and opens the "
+                "comparison grid against this image.")
+            self.info_button.show()
+            self.info_bar.show()
+        elif kind == "lr-jpeg":
+            rv = doc.xmp.get("resvr", {}) if doc.xmp else {}
+            hr = f" of a {rv.get('HRWidth')}×{rv.get('HRHeight')} original" if rv.get("HRWidth") else ""
+            W, H = doc.panes[0].erp.shape[1], doc.panes[0].erp.shape[0]
+            self.info_text.setText(
+                f"{doc.title} is a low-resolution JPEG ({W}×{H}{hr}), the bicubic + standard JPEG baseline: it carries "
+                "no ResVR or other learned data, so the viewer can only upsample it (Bilinear, Bicubic). To see "
+                "ResVR, open the HR original and use Compare methods…, or open a comparison bundle "
+                "(resvr encode HR -o OUT --method all).")
+            self.info_button.hide()
+            self.info_bar.show()
+        else:
+            self.info_bar.hide()
+
+    def set_mode(self, mode: str, remember: bool = True) -> None:
         self.view.set_mode(mode)
         {"single": self.act_single, "grid": self.act_grid, "wipe": self.act_wipe}[mode].setChecked(True)
+        if remember:
+            self.settings.view_mode = mode
+        QTimer.singleShot(0, self._update_view_label)
+
+    def set_projection(self, projection: str, save: bool = True) -> None:
+        if projection != self.camera.projection:
+            self.camera.set_projection(projection)
+        self.act_proj[projection].setChecked(True)
+        self.settings.projection = projection
+        if save:
+            self._save_settings()
+
+    def set_compass(self, on: bool, save: bool = True) -> None:
+        self.view.set_compass(on)
+        self.act_compass.setChecked(bool(on))
+        self.settings.compass = bool(on)
+        if save:
+            self._save_settings()
+
+    def set_auto_rotate(self, on: bool, save: bool = True) -> None:
+        self.camera.set_auto_rotate(on)
+        self.act_auto.setChecked(bool(on))
+        self.settings.auto_rotate = bool(on)
+        if save:
+            self._save_settings()
+
+    def _render_cancelled(self, what: str) -> None:
+        self.statusBar().showMessage(f"Cancelled a stale render ({what}): the view changed", 4000)
+
+    def _render_started(self, item) -> None:
+        from .compare_view import _label
+
+        kind = "" if item.full is not False else " (half resolution)"
+        self.work_label.setText(f"Rendering {_label(item.method)} {item.view.width}×{item.view.height}{kind}…")
 
     def _fov_mode(self, mode: str) -> None:
         self.camera.set_fov_mode(mode)
         self.settings.fov_mode = mode
+        (self.act_fov_square if mode == "square" else self.act_fov_fixed).setChecked(True)
+        self._update_view_label()
         self._save_settings()
 
     def set_device(self, device: str) -> None:
@@ -230,13 +361,30 @@ class MainWindow(QMainWindow):
 
     def _busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
+        self.work_label.setVisible(busy)
+
+    def rendered_view(self):
+        """The view the current pane (or the wipe) renders now: its real fields of view."""
+        if self.view.mode == "wipe" and self.view.panes:
+            return self.view.wipe.gl.view()
+        pane = self.view.current_pane()
+        if pane is not None:
+            return pane.gl.view()
+        return self.camera.view(4, 3)
 
     def _update_view_label(self) -> None:
         c = self.camera
-        txt = f"yaw {c.yaw:+.1f}°  pitch {c.pitch:+.1f}°  fov {c.fov_h:.1f}°×{c.fov_v:.1f}°"
+        v = self.rendered_view()
+        mode = "square pixels" if c.fov_mode == "square" else "paper FoV"
+        proj = {"rectilinear": "", "stereographic": "  little planet", "fisheye": "  fisheye"}[v.projection]
+        txt = f"yaw {c.yaw:+.1f}°  pitch {c.pitch:+.1f}°  fov {v.fov_h:.1f}°×{v.fov_v:.1f}° ({mode}){proj}"
         if self.document is not None and self.document.heading is not None:
             txt += f"  heading {(self.document.heading + c.yaw) % 360:.0f}°"
         self.view_label.setText(txt)
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        QTimer.singleShot(0, self._update_view_label)
 
     def _current_changed(self, key: str) -> None:
         for a in self.method_group.actions():
@@ -268,8 +416,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not save settings: {e}", 5000)
 
     # ------------------------------------------------------------------- open
-    def open_path(self, path) -> bool:
-        """Open a file or bundle; on failure show the error and keep the current panorama."""
+    def open_path(self, path, remember: bool | None = None) -> bool:
+        """Open a file or bundle; on failure show the error and keep the current panorama.
+        ``remember`` (default: unless it is the bundled sample) adds it to Recent."""
         try:
             doc = open_document(path)
         except BadInput as e:
@@ -279,9 +428,14 @@ class MainWindow(QMainWindow):
             self.show_error(f"{path}: {type(e).__name__}: {e}")
             return False
         self.set_document(doc)
-        self.settings.add_recent(path)
-        self.settings.last_dir = str(Path(path).resolve().parent)
-        self._rebuild_recent()
+        if remember is None:
+            sample = sample_bundle_path()
+            remember = sample is None or Path(path).resolve() not in (sample.resolve(), (sample / "bundle.yaml").resolve())
+        if remember:
+            self.settings.add_recent(path)
+            self.settings.last_dir = str(Path(path).resolve().parent)
+            self._rebuild_recent()
+        self.settings.last_file = str(Path(path).resolve())
         self._save_settings()
         return True
 
@@ -296,6 +450,31 @@ class MainWindow(QMainWindow):
             return False
         self.set_document(doc, keep_view=True)
         return True
+
+    # ----------------------------------------------------------------- session
+    def restore_session(self, open_last: bool = False) -> None:
+        """Window geometry, view mode, wipe pair (and, with ``open_last``, the last file and view)
+        from the settings."""
+        st = self.settings
+        if st.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(st.window_geometry.encode("ascii")))
+        if open_last and st.last_file and Path(st.last_file).exists():
+            if self.open_path(st.last_file, remember=False) and st.last_view:
+                lv = st.last_view
+                self.camera.set_view(lv.get("yaw"), lv.get("pitch"), lv.get("fov_h"), lv.get("fov_v"))
+        self.set_mode(st.view_mode)
+        if len(st.wipe_pair) == 2:
+            self.view.wipe.set_keys(*st.wipe_pair)
+
+    def _remember_session(self) -> None:
+        st = self.settings
+        st.window_geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        st.view_mode = self.view.mode
+        a, b = self.view.wipe.keys()
+        if a and b:
+            st.wipe_pair = [a, b]
+        c = self.camera
+        st.last_view = {"yaw": c.yaw, "pitch": c.pitch, "fov_h": c.fov_h, "fov_v": c.fov_v}
 
     def set_document(self, doc: Document | None, keep_view: bool = False) -> None:
         self.document = doc
@@ -317,6 +496,11 @@ class MainWindow(QMainWindow):
         self._update_view_label()
         has_ref = bool(doc and doc.reference)
         self.act_heat.setEnabled(has_ref)
+        self.doc_notice.setVisible(bool(doc and doc.notes))
+        if doc and doc.notes:
+            self.doc_notice.setText("⚠ " + doc.notes[0].split(": ", 1)[-1])
+            self.doc_notice.setToolTip("\n".join(doc.notes))
+        self._explain_document(doc)
 
     def _dialog_dir(self) -> str:
         d = self.settings.last_dir
@@ -386,6 +570,18 @@ class MainWindow(QMainWindow):
         box.setTextFormat(Qt.TextFormat.RichText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def keyPressEvent(self, e) -> None:
+        if e.key() == Qt.Key.Key_Escape and self.isFullScreen():
+            self.leave_fullscreen()
+            e.accept()
+            return
+        super().keyPressEvent(e)
+
+    def leave_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+            self.act_full.setChecked(False)
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -457,7 +653,7 @@ class MainWindow(QMainWindow):
         stem = self.document.title if self.document else "view"
         suffix = "compare" if composite else pane.key
         c = self.camera
-        default = Path(self._dialog_dir()) / f"{stem}_{suffix}_y{c.yaw:+.0f}_p{c.pitch:+.0f}.png"
+        default = self.settings.export_folder() / f"{stem}_{suffix}_y{c.yaw:+.0f}_p{c.pitch:+.0f}.png"
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", str(default), "PNG (*.png)",
                                               options=QFileDialog.Option.DontConfirmOverwrite)
         if not path:
@@ -473,6 +669,7 @@ class MainWindow(QMainWindow):
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             out = (self.export_composite if composite else self.export_current)(path, size, overwrite)
+            self.settings.export_dir = str(Path(out).resolve().parent)
             self.statusBar().showMessage(f"Exported {out}", 6000)
         except (BadInput, MethodUnavailable) as e:
             self.show_error(str(e))
@@ -490,6 +687,61 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ close
     def closeEvent(self, e) -> None:
+        if self.compare_job is not None and self.compare_job.isRunning():
+            self.compare_job.cancel()
+            self.compare_job.wait(60000)
         self.service.stop()
+        self._remember_session()
         self._save_settings()
         super().closeEvent(e)
+
+    # --------------------------------------------------------- compare methods
+    def compare_methods(self) -> bool:
+        """Build (in the background) and open the comparison bundle of the open plain panorama."""
+        from .compare_worker import CompareJob, bundle_dir_for
+
+        doc = self.document
+        if doc is None or doc.kind != "panorama":
+            self.show_error("Compare methods… needs a plain HR panorama open (not a bundle or an LR file).")
+            return False
+        if self.compare_job is not None and self.compare_job.isRunning():
+            return False
+        out = bundle_dir_for(doc.source, self.settings.compare_output)
+        job = CompareJob(doc.source, out, device="cpu" if self.settings.device == "auto" else self.settings.device,
+                         parent=self)
+        dlg = QProgressDialog(f"Encoding {doc.title} with every method…", "Cancel", 0, 100, self)
+        dlg.setWindowTitle("Compare methods")
+        dlg.setObjectName("compareProgress")
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setMinimumDuration(0)
+        dlg.setValue(0)
+        dlg.canceled.connect(self.cancel_compare)
+        job.progressed.connect(lambda pct, what: (dlg.setValue(pct), dlg.setLabelText(f"{what}… ({pct}%)")))
+        job.succeeded.connect(self._compare_done)
+        job.failed.connect(self._compare_failed)
+        job.cancelled.connect(self._compare_cancelled)
+        job.finished.connect(dlg.close)
+        self.compare_job, self.compare_dialog = job, dlg
+        dlg.show()
+        job.start(job.Priority.LowPriority)
+        return True
+
+    def cancel_compare(self) -> None:
+        job = self.compare_job
+        if job is not None and job.isRunning():
+            job.cancel()
+            self.statusBar().showMessage("Cancelling Compare methods… (the current step finishes, then its files "
+                                         "are removed)", 10000)
+
+    def _compare_done(self, folder: str) -> None:
+        self.statusBar().showMessage(f"Comparison bundle: {folder}", 8000)
+        if self.open_path(folder):
+            self.set_mode("grid")
+
+    def _compare_failed(self, msg: str) -> None:
+        self.show_error(f"Compare methods failed: {msg}")
+
+    def _compare_cancelled(self) -> None:
+        self.statusBar().showMessage("Compare methods cancelled: nothing was written", 8000)

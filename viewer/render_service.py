@@ -7,6 +7,10 @@
 * Methods are created and ``prepare()``-d lazily on the worker and cached per (method, file,
   device); :class:`MethodUnavailable` (e.g. missing weights) becomes a result with
   ``unavailable`` set, never an exception in the UI.
+* Cancelling is visible: when a newer request (or ``cancel()``) makes the one being processed
+  stale, ``cancelled`` says what was dropped (e.g. "ResVR 1024×768"), so the status bar can show it.
+* An item may override the request's ``full`` flag: the compare view sends a half-resolution
+  learned pass (``full=False``) before the full-resolution one in the same request.
 * ``seconds_per_mpx`` keeps a running estimate of each method's cost, which the compare view uses
   to pick a lower resolution while the camera moves.
 """
@@ -31,6 +35,7 @@ class RenderItem:
     method: str
     path: Path
     view: View
+    full: bool | None = None        # None: the request's flag
 
 
 @dataclass
@@ -72,11 +77,20 @@ def compute_metrics(img: np.ndarray, ref: np.ndarray, lpips_metric=None) -> dict
     return out
 
 
+def _describe(items) -> str:
+    """'ResVR 1024×768, Bilinear 1024×768' (each method and size once)."""
+    from resvr.core import registry
+
+    return ", ".join(dict.fromkeys(f"{registry.label(i.method)} {i.view.width}×{i.view.height}" for i in items))
+
+
 class RenderService(QThread):
     resultReady = Signal(object)      # RenderResult
     busyChanged = Signal(bool)
     progress = Signal(int, int)       # done, total of the current request
     message = Signal(str)
+    cancelled = Signal(str)           # what a newer request made stale, e.g. "ResVR 1024×768"
+    started = Signal(object)          # RenderItem, when the worker begins it
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -94,10 +108,13 @@ class RenderService(QThread):
         with self._cond:
             self._gen += 1
             req.gen = self._gen
-            if self._pending is not None:
+            stale = self._pending
+            if stale is not None:
                 self.dropped += 1
             self._pending = req
             self._cond.notify()
+        if stale is not None and stale.items and stale.full:
+            self.cancelled.emit(_describe(stale.items))
         if not self.isRunning():
             self.start(QThread.Priority.LowPriority)
         return req.gen
@@ -109,6 +126,8 @@ class RenderService(QThread):
     def cancel(self) -> None:
         with self._cond:
             self._gen += 1
+            if self._pending is not None:
+                self.dropped += 1
             self._pending = None
 
     def clear_cache(self) -> None:
@@ -181,22 +200,35 @@ class RenderService(QThread):
         self.seconds_per_mpx[name] = est if old is None else 0.5 * old + 0.5 * est
         return np.asarray(img, np.float32), dt, None
 
+    def _abandon(self, req: RenderRequest, n: int) -> None:
+        """Say which of the request's items a newer request made stale (the status bar shows it)."""
+        if self._stop:
+            return
+        left = [i for i in req.items[n:] if (req.full if i.full is None else i.full)]
+        if not left:
+            return
+        self.dropped += 1
+        self.cancelled.emit(_describe(left))
+
     def _process(self, req: RenderRequest) -> None:
         gen = req.gen
         refs: dict[View, np.ndarray] = {}
         total = len(req.items)
         for n, item in enumerate(req.items):
             if self._newer(gen):
+                self._abandon(req, n)
                 return
             self.progress.emit(n, total)
+            self.started.emit(item)
+            full = req.full if item.full is None else item.full
             img, dt, err = self._render(item.method, item.path, item.view, req.device)
-            res = RenderResult(gen, item.key, item.method, item.view, req.full, img, dt)
+            res = RenderResult(gen, item.key, item.method, item.view, full, img, dt)
             if err is None and item.method == "reference":
                 refs[item.view] = img
             if err is not None:
                 res.unavailable = isinstance(err, MethodUnavailable)
                 res.error = " ".join(str(err).split()) or type(err).__name__
-            elif req.metrics and req.reference is not None and item.method != "reference":
+            elif full and req.metrics and req.reference is not None and item.method != "reference":
                 ref = refs.get(item.view)
                 if ref is None:
                     ref, _, rerr = self._render("reference", req.reference, item.view, req.device)
@@ -204,6 +236,7 @@ class RenderService(QThread):
                         refs[item.view] = ref
                 if ref is not None:
                     if self._newer(gen):
+                        self._abandon(req, n)
                         return
                     if self.lpips_metric is None:
                         from resvr.core.metrics import LPIPSMetric
@@ -212,6 +245,7 @@ class RenderService(QThread):
                     res.metrics = compute_metrics(img, ref, self.lpips_metric)
                     res.reference = ref
             if self._newer(gen):
+                self._abandon(req, n)
                 return
             self.resultReady.emit(res)
         self.progress.emit(total, total)

@@ -7,6 +7,7 @@ file gives the defaults (a broken one is kept aside as ``settings.yaml.bad``); s
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -25,9 +26,22 @@ class Settings:
     last_dir: str = ""
     device: str = "auto"                         # auto | cpu | cuda
     default_fov: list = field(default_factory=lambda: [120.0, 90.0])   # fov_h, fov_v (degrees)
-    fov_mode: str = "fixed"                      # fixed | square
+    fov_mode: str = "square"                     # square (default) | fixed (the paper's 120x90)
     export_size: list = field(default_factory=lambda: [2048, 1536])
     recent: list = field(default_factory=list)
+    # session memory
+    window_geometry: str = ""                    # QMainWindow.saveGeometry(), base64
+    window_state: str = ""                       # QMainWindow.saveState(), base64
+    view_mode: str = "grid"                      # single | grid | wipe
+    wipe_pair: list = field(default_factory=list)   # [left key, right key]
+    last_file: str = ""
+    last_view: dict = field(default_factory=dict)   # yaw, pitch, fov_h, fov_v
+    export_dir: str = ""                         # "" : the user's Pictures folder (else home)
+    projection: str = "rectilinear"              # rectilinear | stereographic | fisheye
+    compass: bool = False
+    auto_rotate: bool = False
+    auto_rotate_idle_s: float = 10.0
+    compare_output: str = "cache"                # cache | beside: where "Compare methods…" writes
     path: Path | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ io
@@ -92,6 +106,31 @@ class Settings:
             self.export_size = d.export_size
         self.recent = [str(r) for r in (self.recent or []) if isinstance(r, (str, Path))][:MAX_RECENT]
         self.last_dir = str(self.last_dir or "")
+        for name in ("window_geometry", "window_state", "last_file", "export_dir"):
+            v = getattr(self, name)
+            setattr(self, name, v if isinstance(v, str) else "")
+        if self.view_mode not in ("single", "grid", "wipe"):
+            self.view_mode = d.view_mode
+        if not (isinstance(self.wipe_pair, list) and len(self.wipe_pair) == 2
+                and all(isinstance(k, str) for k in self.wipe_pair)):
+            self.wipe_pair = []
+        lv = self.last_view if isinstance(self.last_view, dict) else {}
+        try:
+            self.last_view = {k: float(lv[k]) for k in ("yaw", "pitch", "fov_h", "fov_v") if k in lv}
+            if not all(math.isfinite(v) for v in self.last_view.values()):
+                raise ValueError
+        except (TypeError, ValueError):
+            self.last_view = {}
+        if self.projection not in ("rectilinear", "stereographic", "fisheye"):
+            self.projection = d.projection
+        self.compass = self.compass is True
+        self.auto_rotate = self.auto_rotate is True
+        try:
+            self.auto_rotate_idle_s = min(600.0, max(0.0, float(self.auto_rotate_idle_s)))
+        except (TypeError, ValueError):
+            self.auto_rotate_idle_s = d.auto_rotate_idle_s
+        if self.compare_output not in ("cache", "beside"):
+            self.compare_output = d.compare_output
 
     def save(self) -> None:
         path = self.path or self.default_path()
@@ -105,6 +144,20 @@ class Settings:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def export_folder(self) -> Path:
+        """Where exports start: the last export folder, else the user's Pictures folder, else home."""
+        if self.export_dir and Path(self.export_dir).is_dir():
+            return Path(self.export_dir)
+        try:
+            from PySide6.QtCore import QStandardPaths
+
+            pics = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+            if pics and Path(pics).is_dir():
+                return Path(pics)
+        except ImportError:
+            pass
+        return Path.home()
 
     def add_recent(self, p) -> None:
         p = str(Path(p).resolve())

@@ -58,9 +58,12 @@ def test_compare_panes_share_the_view(qtbot, win, bundle):
     qtbot.mouseMove(gl, QPoint(90, 120))
     qtbot.mouseRelease(gl, Qt.MouseButton.LeftButton, pos=QPoint(90, 120))
     views = [p.gl.view() for p in panes]
-    angles = {(v.yaw, v.pitch, v.fov_h, v.fov_v) for v in views}
+    angles = {(v.yaw, v.pitch, v.fov_v) for v in views}
     assert len(angles) == 1
-    yaw, pitch, _, _ = angles.pop()
+    # square pixels (the default): each pane's horizontal fov follows its own aspect
+    for v in views:
+        assert v.fx == pytest.approx(v.fy, rel=1e-9)
+    yaw, pitch, _ = angles.pop()
     assert yaw != 0.0 and pitch != 0.0
     # the shipped weights are found: ResVR renders like the others; HyperThumbnail refuses the
     # fixture's Pillow JPEG (4:2:0, not one of its own files) with a message in its pane
