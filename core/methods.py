@@ -108,13 +108,13 @@ class ResVRMethod(Method):
 
     A thin adapter: the weights give the VR module, and ``models.vr_render.VRRenderer`` (the
     model's inference path: lazily tiled table, fused kernel, query paths) renders; the options
-    ``fast``, ``lazy``, ``compile`` (default ``$RESVR_COMPILE``) and ``fused`` are the renderer's.
+    ``fast``, ``lazy``, ``compile`` (default ``$RESVR_COMPILE``), ``fused`` and ``amx`` are the renderer's.
     """
 
     name = "resvr"
 
     def __init__(self, device=None, weights=None, fast: bool = True, shape_kind: str | None = None,
-                 lazy: bool = True, compile: bool | None = None, fused: bool = True):
+                 lazy: bool = True, compile: bool | None = None, fused: bool = True, amx: bool = True):
         super().__init__(device, weights)
         from .models.vr_render import VRRenderer
         from .models.weights import load_weights
@@ -123,7 +123,7 @@ class ResVRMethod(Method):
         if compile is None:
             compile = os.environ.get("RESVR_COMPILE", "").lower() in ("1", "true", "yes", "on")
         self.renderer = VRRenderer(self.vr, self.device, shape_kind or self.winfo["cfg"].get("shape", "ssr"),
-                                   fast=fast, lazy=lazy, compile=compile, fused=fused)
+                                   fast=fast, lazy=lazy, compile=compile, fused=fused, amx=amx)
 
     def prepare(self, path, lazy: bool | None = None) -> None:
         self.path = Path(path)

@@ -12,7 +12,9 @@ from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
 def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    rw = save_tiny_checkpoint(tmp_path / "resvr.pt", TINY_RESVR, seed=1)
+    # amp and hidden width 32: the smallest VR module the whole-view AMX kernel takes
+    cfg = {**TINY_RESVR, "vr": {**TINY_RESVR["vr"], "amp": 32, "hidden": 32}}
+    rw = save_tiny_checkpoint(tmp_path / "resvr.pt", cfg, seed=1)
     hw = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT, seed=2)
     out = tmp_path / "report"
     rc = main(["--threads", "1", "-q", "bench", "--quick", "-o", str(out), "--device", "cpu",
@@ -41,8 +43,9 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     from resvr.core.models import vr_fast
 
     qp = rep["viewports"]["resvr"]["query_paths"]
-    assert rep["viewports"]["resvr"]["query_path"] == ("fused" if vr_fast.available() else "torch")
-    assert set(qp["median_s"]) == ({"fused", "torch"} if vr_fast.available() else {"torch"})
+    best = "amx" if vr_fast.amx_available() else "fused" if vr_fast.available() else "torch"
+    assert rep["viewports"]["resvr"]["query_path"] == best
+    assert set(qp["median_s"]) == {"amx": {"amx", "fused", "torch"}, "fused": {"fused", "torch"}, "torch": {"torch"}}[best]
     assert all(t > 0 for t in qp["median_s"].values()) and "Query paths" in md
     assert ar["macs_per_pixel"] == 4 * ar["macs_per_neighbour"] and ar["gemm_gflops"] > 0
     assert "kFLOP per viewport pixel" in md

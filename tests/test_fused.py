@@ -17,6 +17,7 @@ from tests.helpers import save_tiny_checkpoint, textured_erp
 from tests.test_fastpath import SMALL_RESVR, _livelier, _psnr
 
 needs_kernel = pytest.mark.skipif(not vr_fast.available(), reason=f"no C compiler: {vr_fast.unavailable_reason()}")
+needs_amx = pytest.mark.skipif(not vr_fast.amx_available(), reason="no AMX-BF16 (or no C compiler) here")
 
 
 @needs_kernel
@@ -68,16 +69,108 @@ def _method(tmp_path, lr, **kw):
 
 
 @needs_kernel
+@pytest.mark.parametrize("path", ["amx", "fused"])
 @pytest.mark.parametrize("view", [View(30, 10, 120, 90, 256, 192), View(180, 75, 100, 80, 160, 120),
                                   View(-90, -88, 90, 90, 96, 96)])
-def test_fused_render_matches_fp32_reference(tmp_path, view):
+def test_fused_render_matches_fp32_reference(tmp_path, view, path):
+    if path == "amx" and not vr_fast.amx_available():
+        pytest.skip("no AMX-BF16 here")
     lr = tmp_path / "lr.png"
     Image.fromarray(textured_erp(64, 128, seed=2)).save(lr)
-    fused, ref = _method(tmp_path, lr), _method(tmp_path, lr, fast=False)
-    assert fused.query_path == "fused" and ref.query_path == "torch"
+    fused, ref = _method(tmp_path, lr, amx=path == "amx"), _method(tmp_path, lr, fast=False)
+    assert fused.query_path == path and ref.query_path == "torch"
     a, b = fused.render(view), ref.render(view)
     assert a.shape == (view.height, view.width, 3)
     assert _psnr(a, b) >= 45.0
+
+
+@needs_amx
+def test_whole_view_kernel_with_the_2d_shape_and_three_hidden_layers(tmp_path):
+    """Other shapes of the model: the ablation's plane shape, a third hidden layer, amp 64."""
+    from resvr.core.methods import ResVRMethod
+
+    lr = tmp_path / "lr.png"
+    Image.fromarray(textured_erp(64, 128, seed=3)).save(lr)
+    cfg = {**SMALL_RESVR, "vr": {**SMALL_RESVR["vr"], "amp": 64, "hidden": 64, "mlp_layers": 3}}
+    wt = save_tiny_checkpoint(tmp_path / "w3.pt", cfg, seed=4)
+    out = {}
+    for fast in (True, False):
+        m = ResVRMethod("cpu", wt, fast=fast, shape_kind="2d")
+        _livelier(m.vr)
+        m.prepare(lr)
+        out[fast] = (m.query_path, m.render(View(175, -60, 110, 90, 120, 96)))
+    assert out[True][0] == "amx" and out[False][0] == "torch"
+    assert out[True][1].std() > 0.05
+    assert _psnr(out[True][1], out[False][1]) >= 45.0
+
+
+@needs_amx
+@pytest.mark.parametrize("kind", ["ssr", "2d"])
+@pytest.mark.parametrize("view", [View(179.5, 70, 110, 85, 40, 30), View(0, 89.9, 120, 90, 64, 48),
+                                  View(-30, -45, 120, 90, 200, 150)])
+def test_kernel_geometry_equals_the_float64_back_map(view, kind):
+    """One float64 back-map per pixel in C: the lookup coordinates and the 9-point pixel shapes
+    equal those of shape.padded_lonlat / shape_from_lonlat (the float64 torch path)."""
+    from resvr.core.geometry import lonlat_to_erp
+    from resvr.core.shape import padded_lonlat, shape_from_lonlat
+
+    x, y, s = vr_fast.FusedView.geometry(view, 64, 128, kind, rows=(3, view.height))
+    lon, lat = padded_lonlat(view, (3, view.height))
+    xr, yr = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], 64, 128)
+    sr = shape_from_lonlat(lon, lat, 64, kind)
+    assert float(sr.abs().max()) > 0.1
+    torch.testing.assert_close(x, xr.float(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(y, yr.float(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(s, sr, atol=1e-6, rtol=1e-6)
+
+
+@needs_amx
+@pytest.mark.parametrize("view", [View(179.5, 80, 110, 85, 120, 90), View(-60, -30, 60, 45, 64, 48)])
+def test_kernel_marks_exactly_the_tiles_the_neighbours_touch(view):
+    from resvr.core.geometry import lonlat_to_erp
+    from resvr.core.models.vr import neighbours
+    from resvr.core.shape import padded_lonlat
+
+    h, w, tile, nt = 64, 128, (8, 16), (8, 8)
+    need = vr_fast.FusedView.needed_tiles(view, h, w, "ssr", tile, nt)
+    lon, lat = padded_lonlat(view)
+    x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
+    idx = neighbours(x.flatten()[None].float(), y.flatten()[None].float(), h, w, True)[0].flatten()
+    ref = torch.zeros(nt, dtype=torch.bool)
+    ref[(idx // w) // tile[0], (idx % w) // tile[1]] = True
+    assert 0 < int(ref.sum()) < ref.numel()
+    assert torch.equal(need, ref)
+
+
+@needs_amx
+def test_lazy_first_view_builds_only_what_it_reads(tmp_path):
+    """With a lazily built table the whole-view kernel builds the tiles a view touches first: the
+    view equals the one from the whole table, and the rest stays unbuilt."""
+    lr = tmp_path / "lr.png"
+    Image.fromarray(textured_erp(128, 256, seed=5)).save(lr)
+    lazy, whole = _method(tmp_path, lr), _method(tmp_path, lr, lazy=False)
+    lazy.renderer.tile = (16, 32)
+    lazy.prepare(lr)
+    lazy.renderer.feats["table"].fill_(float("nan"))     # an unbuilt tile, if read, would show
+    view = View(100, 20, 90, 70, 160, 120)
+    a, b = lazy.render(view), whole.render(view)
+    assert lazy.query_path == whole.query_path == "amx"
+    assert 0 < lazy.tiles_built() < 0.6
+    assert np.isfinite(a).all()
+    assert _psnr(a, b) >= 50.0
+
+
+def test_fused_path_without_amx(tmp_path, monkeypatch):
+    """Without AMX (or with RESVR_AMX=0) the kernel + oneDNN GEMM path renders."""
+    if not vr_fast.available():
+        pytest.skip("no C compiler")
+    lr = tmp_path / "lr.png"
+    Image.fromarray(textured_erp(64, 128, seed=2)).save(lr)
+    monkeypatch.setattr(vr_fast, "_amx", False)
+    m, ref = _method(tmp_path, lr), _method(tmp_path, lr, fast=False)
+    assert m.query_path == "fused"
+    view = View(170, -40, 100, 80, 96, 80)
+    assert _psnr(m.render(view), ref.render(view)) >= 45.0
 
 
 def test_torch_fallback_without_the_kernel(tmp_path, monkeypatch):

@@ -13,6 +13,13 @@ memory. Here:
 3. the last layer is linear and the bilinear weights sum to 1, so it runs once per pixel on the
    blended hidden vector instead of once per neighbour: sum_k w_k (W h_k + b) = W (sum_k w_k h_k) + b.
 
+On machines with AMX-BF16 tiles (``amx_available``) :class:`FusedView` goes further: the whole
+viewport in one C call (``resvr_view``), with no Python and no tensors per chunk: a float64
+back-map of each pixel (lookup coordinates and 9-point pixel shape from one rolling window of
+three rows), then per block of 16 pixels the chain above into a 64-row bf16 basis in L1, the hidden
+layers as AMX tile products (32 x 32 output blocks, bias + ReLU from a 4 KB scratch), the blend
+of the last hidden layer, the last layer and the skip. ``RESVR_AMX=0`` turns it off.
+
 The kernel is compiled once per machine with ``gcc -O3 -march=native -fopenmp`` into the user's
 cache folder (``build()``; ``scripts/setup.sh`` runs it) and keyed by the source, the compiler
 and the CPU's flags. Without a C compiler ``available()`` is False and ResVR uses the torch path.
@@ -94,9 +101,33 @@ def _load():
                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
                       ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
         _lib = lib
+        _init_view(lib)
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         _error = f"{type(e).__name__}: {e}"
     return _lib
+
+
+_amx: bool | None = None
+
+
+def _init_view(lib) -> None:
+    """ctypes signatures of the whole-view AMX kernel; whether this process may use AMX."""
+    global _amx
+    P, I = ctypes.c_void_p, ctypes.c_int
+    lib.resvr_amx_init.restype = I
+    lib.resvr_view.restype = I
+    lib.resvr_view.argtypes = [P, I, I, I, P, P, I, I, I, P, I, I, P, P, P, P, P, I, I]
+    lib.resvr_view_geometry.restype = None
+    lib.resvr_view_geometry.argtypes = [P, I, I, I, I, I, I, I, P, P, P]
+    lib.resvr_view_tiles.restype = None
+    lib.resvr_view_tiles.argtypes = [P, I, I, I, I, I, I, I, I, P, I]
+    off = os.environ.get("RESVR_AMX", "1").lower() in ("0", "false", "no", "off")
+    _amx = (not off) and lib.resvr_amx_init() == 1
+
+
+def amx_available() -> bool:
+    """The whole-view kernel (AMX bf16 tiles) can run here."""
+    return _load() is not None and bool(_amx)
 
 
 def available() -> bool:
@@ -171,4 +202,85 @@ class FusedQuery:
             z = (z.view(n, 4, -1) * wts.view(n, 4, 1)).sum(1)        # sum_k w_k h_k (float32)
             torch.addmm(self.last[1], z, self.last[0].T, out=out[q0:q1])
             out[q0:q1] += skip
+        return out
+
+
+def pack_amx(W: torch.Tensor) -> torch.Tensor:
+    """A Linear's weight (N, K) as the B operand of AMX bf16 tile products: [K/32][N/16] tiles of
+    16 rows (k pairs) x 16 columns (n) x 2 (the pair), bf16."""
+    N, K = W.shape
+    t = W.detach().float().T.reshape(K // 32, 16, 2, N // 16, 16)      # [kt, r, j, nt, n]
+    return t.permute(0, 3, 1, 4, 2).contiguous().to(torch.bfloat16)
+
+
+class FusedView:
+    """A whole viewport in one call of ``resvr_view`` (vr_kernel.c): back-map, pixel shapes,
+    per-neighbour chain, AMX bf16 hidden layers, blend, last layer, skip, clamp; no tensors
+    per chunk and no Python per chunk. For VR modules whose amp and hidden width are multiples
+    of 32, hidden <= 96, amp <= 256 (``supports``)."""
+
+    band = 8    # viewport rows per work item (a thread back-maps band + 2 rows)
+
+    @staticmethod
+    def supports(vr: nn.Module) -> bool:
+        lin = [m for m in vr.decoder if isinstance(m, nn.Linear)]
+        hid = lin[0].out_features
+        return (amx_available() and vr.amp % 32 == 0 and vr.amp <= 256 and hid % 32 == 0 and hid <= 96
+                and len(lin) >= 2 and all(m.out_features == hid for m in lin[:-1]) and lin[-1].out_features == 3)
+
+    def __init__(self, vr: nn.Module):
+        if not self.supports(vr):
+            raise RuntimeError("the whole-view AMX kernel does not support this VR module or machine")
+        lin = [m for m in vr.decoder if isinstance(m, nn.Linear)]
+        self.amp, self.hid, self.nl = vr.amp, lin[0].out_features, len(lin) - 1
+        self.wpT = (vr.h_p.weight.detach().float() * math.pi).T.contiguous()          # (10, a/2)
+        self.Bp = torch.cat([pack_amx(m.weight).flatten() for m in lin[:-1]])
+        self.bias = torch.cat([m.bias.detach().float() for m in lin[:-1]]).contiguous()
+        self.W3 = lin[-1].weight.detach().float().contiguous()
+        self.b3 = lin[-1].bias.detach().float().contiguous()
+
+    @staticmethod
+    def _geo(view) -> torch.Tensor:
+        from ..geometry import _rotation
+
+        R = _rotation(view, dtype=torch.float64).flatten()
+        return torch.cat((R, torch.tensor([view.fx, view.fy], dtype=torch.float64))).contiguous()
+
+    @staticmethod
+    def needed_tiles(view, h: int, w: int, kind: str, tile: tuple[int, int], ntiles: tuple[int, int]) -> torch.Tensor:
+        """bool (tile rows, tile cols): the table tiles whose LR pixels the view's lookups touch."""
+        need = torch.zeros(ntiles, dtype=torch.uint8)
+        geo = FusedView._geo(view)
+        _lib.resvr_view_tiles(geo.data_ptr(), view.width, view.height, h, w, 0 if kind == "ssr" else 1,
+                              tile[0], tile[1], ntiles[1], need.data_ptr(), torch.get_num_threads())
+        return need.bool()
+
+    @staticmethod
+    def geometry(view, h: int, w: int, kind: str, rows: tuple[int, int] | None = None):
+        """The kernel's geometry of viewport rows [r0, r1) (for tests): lookup coordinates x, y
+        (r1-r0, width) float32 and pixel shapes (r1-r0, width, 10) float32."""
+        r0, r1 = rows or (0, view.height)
+        x, y = torch.empty(r1 - r0, view.width), torch.empty(r1 - r0, view.width)
+        s = torch.empty(r1 - r0, view.width, 10)
+        geo = FusedView._geo(view)
+        _lib.resvr_view_geometry(geo.data_ptr(), view.width, view.height, h, w,
+                                 0 if kind == "ssr" else 1, r0, r1, x.data_ptr(), y.data_ptr(), s.data_ptr())
+        return x, y, s
+
+    @torch.no_grad()
+    def render(self, table: torch.Tensor, rgb: torch.Tensor, h: int, w: int, view, kind: str,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+        """table (h*w, 2*amp) bf16 [amp | dy | dx], rgb (h*w, 3) uint8 -> (view.height, view.width,
+        3) float32 in [0, 1]."""
+        assert table.dtype == torch.bfloat16 and rgb.dtype == torch.uint8 and table.is_contiguous()
+        assert table.shape == (h * w, 2 * self.amp) and rgb.is_contiguous()
+        if out is None:
+            out = torch.empty(view.height, view.width, 3)
+        geo = self._geo(view)
+        r = _lib.resvr_view(geo.data_ptr(), view.width, view.height, 0 if kind == "ssr" else 1, table.data_ptr(),
+                            rgb.data_ptr(), h, w, self.amp, self.wpT.data_ptr(), self.nl, self.hid,
+                            self.Bp.data_ptr(), self.bias.data_ptr(), self.W3.data_ptr(), self.b3.data_ptr(),
+                            out.data_ptr(), self.band, torch.get_num_threads())
+        if r:
+            raise RuntimeError("resvr_view: unsupported shape")
         return out

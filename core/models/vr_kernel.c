@@ -107,3 +107,390 @@ void resvr_basis(const uint16_t *table, const uint8_t *rgb, int h, int w, int a2
     for (int p = 0; p < n; p++)
         one_pixel(table, rgb, h, w, a2, x, y, shape, wp, p, basis, wts, skip);
 }
+
+/* ======================================================================== the whole view, AMX
+ * resvr_view renders a viewport in one call: per band of viewport rows, one float64 back-map
+ * of each pixel (a rolling window of three rows serves both the lookup coordinates and the
+ * 9-point pixel shape), then blocks of 16 pixels through the per-neighbour chain (gather,
+ * phase, sin/cos, amplitude -> bf16 basis in L1), the hidden layers as AMX bf16 tile GEMMs with
+ * bias + ReLU in AVX-512, the blend sum_k w_k h_k of the last hidden layer, the last layer and
+ * the bilinear skip. Nothing per neighbour leaves the L1/L2 cache and there is one OpenMP
+ * region per view. Built only where the compiler targets AMX-BF16 + AVX512-BF16;
+ * resvr_amx_init() says whether this process may use the tiles (Linux arch_prctl).
+ */
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512F__) && defined(__AVX512BF16__)
+#include <immintrin.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define XFEATURE_XTILEDATA 18
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define HMAX 96            /* hidden width: at most 6 C tiles of 16 columns */
+#define AMAX 256           /* amp */
+
+int resvr_amx_init(void)
+{
+    unsigned long bits = 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA))
+        return 0;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bits))
+        return 0;
+    return (bits >> XFEATURE_XTILEDATA) & 1;
+}
+
+typedef struct {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg_t;
+
+static void tiles_on(void)
+{
+    tilecfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1;
+    for (int i = 0; i < 8; i++) { cfg.colsb[i] = 64; cfg.rows[i] = 16; }
+    _tile_loadconfig(&cfg);
+}
+
+/* One layer on the 64 rows of a block (4 neighbours x 16 pixels): A (64 x K bf16, row stride 2K
+ * bytes) x B, B packed by vr_fast as [K/32][nt][16 rows][16 cols][2] (AMX's VNNI layout), nt
+ * even, in output blocks of 32 x 32: tmm0-3 accumulate, tmm4-5 hold two A tiles (rows), tmm6-7
+ * two B tiles (columns), so every tile loaded feeds two products. Each 32 x 32 block goes
+ * through ``epi`` (bias, ReLU, ...) from a 4 KB scratch while it is in L1. */
+#define AMX_LAYER(A, K, B, nt, ...)                                                           \
+    for (int nb = 0; nb < (nt); nb += 2)                                                      \
+        for (int mb = 0; mb < 64; mb += 32) {                                                 \
+            const uint16_t *a_ = (A) + (int64_t)mb * (K);                                     \
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);                       \
+            for (int kt = 0; kt < (K) / 32; kt++) {                                           \
+                const uint16_t *b_ = (B) + ((int64_t)kt * (nt) + nb) * 512;                   \
+                _tile_loadd(4, a_ + kt * 32, 2 * (K));                                        \
+                _tile_loadd(6, b_, 64);                                                       \
+                _tile_dpbf16ps(0, 4, 6);                                                      \
+                _tile_loadd(5, a_ + 16 * (K) + kt * 32, 2 * (K));                             \
+                _tile_dpbf16ps(2, 5, 6);                                                      \
+                _tile_loadd(7, b_ + 512, 64);                                                 \
+                _tile_dpbf16ps(1, 4, 7);                                                      \
+                _tile_dpbf16ps(3, 5, 7);                                                      \
+            }                                                                                 \
+            _tile_stored(0, T, 128);                                                          \
+            _tile_stored(1, T + 16, 128);                                                     \
+            _tile_stored(2, T + 512, 128);                                                    \
+            _tile_stored(3, T + 512 + 16, 128);                                               \
+            __VA_ARGS__                                                                       \
+        }
+
+static inline __m512 ld_bf16(const uint16_t *p)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+static inline void st_bf16(uint16_t *p, __m512 v)
+{
+    __m256bh b = _mm512_cvtneps_pbh(v);
+    _mm256_storeu_si256((__m256i *)p, (__m256i)b);
+}
+
+/* sin and cos of 16 float32 phases: quadrant reduction (pi/2 in two constants), minimax
+ * polynomials on [-pi/4, pi/4] (the scalar kernel's, error about 1e-7 for |a| < 1e4) */
+static inline void sincos16(__m512 a, __m512 *s, __m512 *c)
+{
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(0.63661977236758134f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(q, _mm512_set1_ps(1.5707963705062866f), a);
+    r = _mm512_fmadd_ps(q, _mm512_set1_ps(4.371139000186241e-08f), r);
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 ps = _mm512_fmadd_ps(r2, _mm512_set1_ps(-1.9515295891e-4f), _mm512_set1_ps(8.3321608736e-3f));
+    ps = _mm512_fmadd_ps(r2, ps, _mm512_set1_ps(-1.6666654611e-1f));
+    __m512 sn = _mm512_fmadd_ps(_mm512_mul_ps(r, r2), ps, r);
+    __m512 pc = _mm512_fmadd_ps(r2, _mm512_set1_ps(2.443315711809948e-5f), _mm512_set1_ps(-1.388731625493765e-3f));
+    pc = _mm512_fmadd_ps(r2, pc, _mm512_set1_ps(4.166664568298827e-2f));
+    pc = _mm512_fmadd_ps(r2, pc, _mm512_set1_ps(-0.5f));
+    __m512 cs = _mm512_fmadd_ps(r2, pc, _mm512_set1_ps(1.0f));
+    __m512i qi = _mm512_cvtps_epi32(q);
+    __mmask16 odd = _mm512_test_epi32_mask(qi, _mm512_set1_epi32(1));
+    __mmask16 sneg = _mm512_test_epi32_mask(qi, _mm512_set1_epi32(2));
+    __mmask16 cneg = _mm512_test_epi32_mask(_mm512_add_epi32(qi, _mm512_set1_epi32(1)), _mm512_set1_epi32(2));
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512i s1 = _mm512_castps_si512(_mm512_mask_blend_ps(odd, sn, cs));
+    __m512i c1 = _mm512_castps_si512(_mm512_mask_blend_ps(odd, cs, sn));
+    *s = _mm512_castsi512_ps(_mm512_mask_xor_epi32(s1, sneg, s1, sign));
+    *c = _mm512_castsi512_ps(_mm512_mask_xor_epi32(c1, cneg, c1, sign));
+}
+
+/* the view: geo = {R (3x3, row-major, camera -> world), fx, fy}; viewport vw x vh */
+typedef struct {
+    double R[9], fx, fy;
+    int vw, vh, h, w, kind;
+} view_t;
+
+/* back-map viewport pixel (col, row) (continuous indices): lon, lat, sin lat, cos lat */
+static inline void backmap(const view_t *v, double col, double row, double *g)
+{
+    const double dx = (col + 0.5 - v->vw / 2.0) / v->fx, dy = -(row + 0.5 - v->vh / 2.0) / v->fy;
+    const double X = v->R[0] * dx + v->R[1] * dy + v->R[2];
+    const double Y = v->R[3] * dx + v->R[4] * dy + v->R[5];
+    const double Z = v->R[6] * dx + v->R[7] * dy + v->R[8];
+    double n = sqrt(X * X + Y * Y + Z * Z);
+    if (n < 1e-30) n = 1e-30;
+    double s = Y / n;
+    if (s > 1.0) s = 1.0;
+    if (s < -1.0) s = -1.0;
+    g[0] = atan2(X, Z);
+    g[1] = asin(s);
+    g[2] = s;
+    g[3] = sqrt(X * X + Z * Z) / n;
+}
+
+static inline double wrap_pi(double x)    /* torch.remainder(x + pi, 2 pi) - pi for |x| < 3 pi */
+{
+    double t = x + M_PI;
+    if (t < 0) t += 2 * M_PI;
+    else if (t >= 2 * M_PI) t -= 2 * M_PI;
+    return t - M_PI;
+}
+
+/* D(a, b) of core/shape.py: ssr (on the sphere; cos of the mean latitude from the two points'
+ * sin/cos by the half-angle identity) or 2d (on the ERP plane) */
+static inline void dif(const double *a, const double *b, int kind, double *d)
+{
+    if (kind == 0) {
+        double c2 = 0.5 * (1.0 + a[3] * b[3] - a[2] * b[2]);
+        d[0] = a[1] - b[1];
+        d[1] = wrap_pi(a[0] - b[0]) * sqrt(c2 > 0 ? c2 : 0);
+    } else {
+        d[0] = -(a[1] - b[1]);
+        d[1] = wrap_pi(a[0]) - wrap_pi(b[0]);
+    }
+}
+
+/* lookup coordinates (float32, as lonlat_to_erp(...).float()) and the 10 shape values of the
+ * pixels of one viewport row from the back-maps of rows r-1, r, r+1 (each w+2 columns from -1) */
+static void row_geometry(const view_t *v, const double *g0, const double *g1, const double *g2,
+                         float *x, float *y, float *s)
+{
+    const double sc = v->h / M_PI;
+    for (int c = 0; c < v->vw; c++) {
+        const double *p1 = g0 + 4 * c, *p2 = p1 + 4, *p3 = p1 + 8;
+        const double *p4 = g1 + 4 * c, *p5 = p4 + 4, *p6 = p4 + 8;
+        const double *p7 = g2 + 4 * c, *p8 = p7 + 4, *p9 = p7 + 8;
+        double a[2], b[2], o[10];
+        dif(p6, p4, v->kind, a); o[0] = a[0]; o[1] = a[1];
+        dif(p2, p8, v->kind, a); o[2] = a[0]; o[3] = a[1];
+        dif(p6, p5, v->kind, a); dif(p5, p4, v->kind, b); o[4] = a[0] - b[0]; o[5] = a[1] - b[1];
+        dif(p2, p5, v->kind, a); dif(p5, p8, v->kind, b); o[6] = a[0] - b[0]; o[7] = a[1] - b[1];
+        dif(p3, p1, v->kind, a); dif(p9, p7, v->kind, b); o[8] = a[0] - b[0]; o[9] = a[1] - b[1];
+        for (int k = 0; k < 10; k++) s[10 * c + k] = (float)(o[k] * sc);
+        x[c] = (float)((wrap_pi(p5[0]) / (2 * M_PI) + 0.5) * v->w);
+        y[c] = (float)((0.5 - p5[1] / M_PI) * v->h);
+    }
+}
+
+static void backmap_row(const view_t *v, int r, double *g)
+{
+    for (int c = -1; c <= v->vw; c++)
+        backmap(v, (double)c, (double)r, g + 4 * (c + 1));
+}
+
+/* the geometry alone (for the tests): lookup coordinates x, y and shapes s (10 per pixel) of
+ * viewport rows [r0, r1), each row as resvr_view computes it */
+void resvr_view_geometry(const double *geo, int vw, int vh, int h, int w, int kind, int r0, int r1,
+                         float *x, float *y, float *s)
+{
+    view_t v;
+    memcpy(v.R, geo, 9 * sizeof(double));
+    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    double *g = malloc(sizeof(double) * 12 * (vw + 2));
+    for (int r = r0; r < r1; r++) {
+        for (int i = 0; i < 3; i++)
+            backmap_row(&v, r - 1 + i, g + 4 * i * (vw + 2));
+        const int64_t o = (int64_t)(r - r0) * vw;
+        row_geometry(&v, g, g + 4 * (vw + 2), g + 8 * (vw + 2), x + o, y + o, s + 10 * o);
+    }
+    free(g);
+}
+
+/* the 4 neighbours of LR point (x, y), as VRModule._neighbours(wrap=True) */
+static inline void neighbours(float x, float y, int h, int w, int64_t *idx, float *wk, float *dy, float *dx)
+{
+    float fx = floorf(x - 0.5f), fy = floorf(y - 0.5f);
+    float tx = x - 0.5f - fx, ty = y - 0.5f - fy;
+    wk[0] = (1 - tx) * (1 - ty); wk[1] = tx * (1 - ty); wk[2] = (1 - tx) * ty; wk[3] = tx * ty;
+    for (int k = 0; k < 4; k++) {
+        int ix = (int)fx + (k & 1), iy = (int)fy + (k >> 1);
+        if (iy < 0) { iy = -1 - iy; ix += w / 2; }
+        else if (iy >= h) { iy = 2 * h - 1 - iy; ix += w / 2; }
+        ix %= w;
+        if (ix < 0) ix += w;
+        if (iy < 0) iy = 0;
+        if (iy >= h) iy = h - 1;
+        idx[k] = (int64_t)iy * w + ix;
+        dy[k] = (float)M_PI * (ty - (float)(k >> 1));
+        dx[k] = (float)M_PI * (tx - (float)(k & 1));
+    }
+}
+
+/* marks the table tiles (TR x TC LR pixels, ntx per tile row) that a view's neighbours touch */
+void resvr_view_tiles(const double *geo, int vw, int vh, int h, int w, int kind, int TR, int TC, int ntx,
+                      uint8_t *need, int nthreads)
+{
+    view_t v;
+    memcpy(v.R, geo, 9 * sizeof(double));
+    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    #pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
+    for (int r = 0; r < vh; r++) {
+        for (int c = 0; c < vw; c++) {
+            double g[4];
+            backmap(&v, c, r, g);
+            float x = (float)((wrap_pi(g[0]) / (2 * M_PI) + 0.5) * w), y = (float)((0.5 - g[1] / M_PI) * h);
+            int64_t idx[4];
+            float wk[4], dy[4], dx[4];
+            neighbours(x, y, h, w, idx, wk, dy, dx);
+            for (int k = 0; k < 4; k++)
+                need[(idx[k] / w) / TR * ntx + (idx[k] % w) / TC] = 1;
+        }
+    }
+}
+
+/* Render rows of a view. table (h*w, 2*amp) bf16 [amp | dy | dx]; rgb (h*w, 3) uint8;
+ * wpT (10, amp/2) float32 = (pi * h_p.weight)^T; nl hidden layers of width hid, packed
+ * (vr_fast.pack_amx) one after another in Bp, biases (nl, hid) float32; W3 (3, hid), b3 (3)
+ * float32; out (vh, vw, 3) float32 in [0, 1]. Returns 0, or -1 for an unsupported shape. */
+int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *table, const uint8_t *rgb,
+               int h, int w, int amp, const float *wpT, int nl, int hid, const uint16_t *Bp,
+               const float *bias, const float *W3, const float *b3, float *out, int band, int nthreads)
+{
+    if (amp % 32 || amp > AMAX || hid % 32 || hid > HMAX || nl < 1)
+        return -1;
+    view_t v;
+    memcpy(v.R, geo, 9 * sizeof(double));
+    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    const int a2 = amp / 2, nt = hid / 16, row = 2 * amp;
+    const int nbands = (vh + band - 1) / band;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        tiles_on();
+        double *G = malloc(sizeof(double) * 3 * 4 * (vw + 2));
+        float *X = malloc(sizeof(float) * 12 * (vw + 16));
+        float *Yc = X + (vw + 16), *S = X + 2 * (vw + 16);
+        uint16_t *A = aligned_alloc(64, 4 * 16 * AMAX * 2);             /* basis of 4 neighbours x 16 px */
+        uint16_t *H = aligned_alloc(64, 64 * HMAX * 2);                 /* bf16 activations */
+        float *T = aligned_alloc(64, 32 * 32 * 4);                      /* a 32 x 32 block of a GEMM */
+        float *Bl = aligned_alloc(64, 16 * HMAX * 4);                   /* blended last hidden layer */
+        float PH[16][AMAX / 2] __attribute__((aligned(64)));
+        float WK[16][4], SK[16][3];
+        #pragma omp for schedule(dynamic, 1)
+        for (int bi = 0; bi < nbands; bi++) {
+            const int r0 = bi * band, r1 = r0 + band < vh ? r0 + band : vh;
+            double *g[3] = {G, G + 4 * (vw + 2), G + 8 * (vw + 2)};
+            backmap_row(&v, r0 - 1, g[0]);
+            backmap_row(&v, r0, g[1]);
+            for (int r = r0; r < r1; r++) {
+                backmap_row(&v, r + 1, g[2]);
+                row_geometry(&v, g[0], g[1], g[2], X, Yc, S);
+                double *t = g[0]; g[0] = g[1]; g[1] = g[2]; g[2] = t;
+                for (int c0 = 0; c0 < vw; c0 += 16) {
+                    const int np = vw - c0 < 16 ? vw - c0 : 16;
+                    /* the phase h_p(s) of each pixel, float32 */
+                    for (int p = 0; p < np; p++) {
+                        const float *s = S + 10 * (c0 + p);
+                        for (int cb = 0; cb < a2; cb += 16) {
+                            __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(wpT + cb), _mm512_set1_ps(s[0]));
+                            for (int k = 1; k < 10; k++)
+                                acc = _mm512_fmadd_ps(_mm512_loadu_ps(wpT + k * a2 + cb), _mm512_set1_ps(s[k]), acc);
+                            _mm512_store_ps(&PH[p][cb], acc);
+                        }
+                    }
+                    /* the basis of each neighbour, bf16, straight into the first GEMM's input */
+                    for (int p = 0; p < np; p++) {
+                        int64_t idx[4];
+                        float dy[4], dx[4];
+                        neighbours(X[c0 + p], Yc[c0 + p], h, w, idx, WK[p], dy, dx);
+                        float sk[3] = {0.f, 0.f, 0.f};
+                        for (int k = 0; k < 4; k++) {
+                            const uint16_t *tr = table + idx[k] * row;
+                            uint16_t *o = A + (k * 16 + p) * amp;
+                            const __m512 vy = _mm512_set1_ps(dy[k]), vx = _mm512_set1_ps(dx[k]);
+                            for (int cb = 0; cb < a2; cb += 16) {
+                                __m512 ar = _mm512_fmadd_ps(ld_bf16(tr + amp + cb), vy, _mm512_load_ps(&PH[p][cb]));
+                                ar = _mm512_fmadd_ps(ld_bf16(tr + amp + a2 + cb), vx, ar);
+                                __m512 sn, cs;
+                                sincos16(ar, &sn, &cs);
+                                st_bf16(o + cb, _mm512_mul_ps(ld_bf16(tr + cb), cs));
+                                st_bf16(o + a2 + cb, _mm512_mul_ps(ld_bf16(tr + a2 + cb), sn));
+                            }
+                            const uint8_t *gc = rgb + idx[k] * 3;
+                            sk[0] += WK[p][k] * gc[0]; sk[1] += WK[p][k] * gc[1]; sk[2] += WK[p][k] * gc[2];
+                        }
+                        for (int j = 0; j < 3; j++) SK[p][j] = sk[j] * (1.0f / 255.0f);
+                    }
+                    for (int p = np; p < 16; p++)      /* a partial block: zero rows, never written out */
+                        for (int k = 0; k < 4; k++) {
+                            memset(A + (k * 16 + p) * amp, 0, 2 * amp);
+                            WK[p][k] = 0.f;
+                        }
+                    /* the MLP on the 64 rows (4 neighbours x 16 pixels); the blend of the last hidden layer */
+                    {
+                        const uint16_t *in = A, *B = Bp;
+                        int K = amp;
+                        const __m512 zero = _mm512_setzero_ps();
+                        for (int l = 0; l < nl; l++) {
+                            const float *bl = bias + l * hid;
+                            if (l + 1 < nl) {
+                                AMX_LAYER(in, K, B, nt, {
+                                    const __m512 b0 = _mm512_loadu_ps(bl + nb * 16), b1 = _mm512_loadu_ps(bl + nb * 16 + 16);
+                                    for (int q = 0; q < 32; q++) {
+                                        uint16_t *hq = H + (mb + q) * hid + nb * 16;
+                                        st_bf16(hq, _mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * q), b0), zero));
+                                        st_bf16(hq + 16, _mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * q + 16), b1), zero));
+                                    }
+                                })
+                            } else {
+                                AMX_LAYER(in, K, B, nt, {
+                                    const __m512 b0 = _mm512_loadu_ps(bl + nb * 16), b1 = _mm512_loadu_ps(bl + nb * 16 + 16);
+                                    for (int p = 0; p < 16; p++) {
+                                        const int k0 = mb / 16;     /* rows q = p and 16 + p: neighbours k0, k0 + 1 */
+                                        const __m512 w0 = _mm512_set1_ps(WK[p][k0]), w1 = _mm512_set1_ps(WK[p][k0 + 1]);
+                                        float *bp = Bl + p * hid + nb * 16;
+                                        __m512 z0 = _mm512_mul_ps(_mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * p), b0), zero), w0);
+                                        __m512 z1 = _mm512_mul_ps(_mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * p + 16), b1), zero), w0);
+                                        z0 = _mm512_fmadd_ps(_mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * (p + 16)), b0), zero), w1, z0);
+                                        z1 = _mm512_fmadd_ps(_mm512_max_ps(_mm512_add_ps(_mm512_load_ps(T + 32 * (p + 16) + 16), b1), zero), w1, z1);
+                                        if (mb) { z0 = _mm512_add_ps(z0, _mm512_load_ps(bp)); z1 = _mm512_add_ps(z1, _mm512_load_ps(bp + 16)); }
+                                        _mm512_store_ps(bp, z0);
+                                        _mm512_store_ps(bp + 16, z1);
+                                    }
+                                })
+                            }
+                            B += (int64_t)K * hid;
+                            K = hid;
+                            in = H;
+                        }
+                    }
+                    /* the last layer on the blend, the skip, clamp */
+                    float *o = out + ((int64_t)r * vw + c0) * 3;
+                    for (int p = 0; p < np; p++)
+                        for (int j = 0; j < 3; j++) {
+                            __m512 acc = _mm512_setzero_ps();
+                            for (int q = 0; q < hid; q += 16)
+                                acc = _mm512_fmadd_ps(_mm512_loadu_ps(W3 + j * hid + q), _mm512_load_ps(Bl + p * hid + q), acc);
+                            float z = _mm512_reduce_add_ps(acc) + b3[j] + SK[p][j];
+                            o[3 * p + j] = z < 0.f ? 0.f : (z > 1.f ? 1.f : z);
+                        }
+                }
+            }
+        }
+        _tile_release();
+        free(G); free(X); free(A); free(H); free(T); free(Bl);
+    }
+    return 0;
+}
+#else
+int resvr_amx_init(void) { return 0; }
+int resvr_view(void) { return -1; }
+void resvr_view_geometry(void) {}
+void resvr_view_tiles(void) {}
+#endif

@@ -17,8 +17,10 @@ of a large panorama pays, in time and memory, only for the part of the sphere it
 CPU the pages of unbuilt tiles are never touched); :meth:`VRRenderer.prefetch` builds the rest.
 
 A view: one float64 back-map per block of ``chunk`` viewport pixels (padded by a pixel) gives both
-the lookup coordinates and the pixel shapes (``shape.padded_lonlat``). On the CPU in fast mode the
-queries run through the fused kernel + bf16 GEMMs (``query_path`` says which path renders;
+the lookup coordinates and the pixel shapes (``shape.padded_lonlat``). On the CPU in fast mode, on
+a machine with AMX tiles, the whole view is one call of ``vr_fast.FusedView`` (geometry, chain and
+MLP in C; ``amx=False`` turns it off); else the queries run through the fused kernel + bf16 GEMMs
+(``query_path`` says which path renders;
 ``fused=False`` or no C compiler gives the torch path, VR queries of ``query_chunk`` points whose
 temporaries stay in cache). ``compile`` runs the torch query through ``torch.compile``; any
 failure falls back to eager mode with a warning.
@@ -44,11 +46,13 @@ class VRRenderer:
     max_run = 4              # at most this many adjacent tiles built in one encoder call
 
     def __init__(self, vr: VRModule, device: torch.device, shape_kind: str = "ssr", fast: bool = True,
-                 lazy: bool = True, compile: bool = False, fused: bool = True):
+                 lazy: bool = True, compile: bool = False, fused: bool = True, amx: bool = True):
         self.vr, self.device, self.shape_kind = vr, torch.device(device), shape_kind
         self.fast, self.lazy, self.compile, self.fused_enabled = fast, lazy, bool(compile), fused
+        self.amx_enabled = amx
         self._compiled = None
         self._fused = None
+        self._view = None
         self.feats: dict = {}
         if self.device.type == "cuda":   # few large launches instead of many small ones
             self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
@@ -222,9 +226,25 @@ class VRRenderer:
                     self._fused = vr_fast.FusedQuery(self.vr)
         return self._fused or None
 
+    def _view_kernel(self):
+        """The whole-view kernel (``vr_fast.FusedView``: geometry, chain and AMX bf16 MLP in one
+        C call; CPU, fast mode, AMX machines), or None."""
+        if self._view is None:
+            self._view = False
+            if (self.device.type == "cpu" and self.fast and self.fused_enabled and self.amx_enabled
+                    and not self.compile):
+                from . import vr_fast
+
+                if vr_fast.FusedView.supports(self.vr):
+                    self._view = vr_fast.FusedView(self.vr)
+        return self._view or None
+
     @property
     def query_path(self) -> str:
-        """Which query path renders: 'fused' (C kernel + bf16 GEMMs), 'compiled' or 'torch'."""
+        """Which query path renders: 'amx' (the whole view in one C call, AMX bf16 MLP), 'fused'
+        (C kernel + oneDNN bf16 GEMMs), 'compiled' or 'torch'."""
+        if self._view_kernel():
+            return "amx"
         return "fused" if self._fused_query() else ("compiled" if self.compile else "torch")
 
     # ------------------------------------------------------------------ views
@@ -234,6 +254,11 @@ class VRRenderer:
         if not self.feats:
             raise RuntimeError("set_image() before render()")
         h, w = self.feats["h"], self.feats["w"]
+        fv = self._view_kernel()
+        if fv is not None:
+            if not bool(self._done.all()):
+                self._build_tiles(fv.needed_tiles(view, h, w, self.shape_kind, self.tile, self._ntiles))
+            return fv.render(self.feats["table"][0], self.feats["rgb"][0], h, w, view, self.shape_kind).numpy()
         d = self.device
         fused = self._fused_query()
         out = torch.empty(view.height * view.width, 3, device=d)
