@@ -107,7 +107,9 @@ def test_whole_view_kernel_with_the_2d_shape_and_three_hidden_layers(tmp_path):
 @needs_amx
 @pytest.mark.parametrize("kind", ["ssr", "2d"])
 @pytest.mark.parametrize("view", [View(179.5, 70, 110, 85, 40, 30), View(0, 89.9, 120, 90, 64, 48),
-                                  View(-30, -45, 120, 90, 200, 150)])
+                                  View(-30, -45, 120, 90, 200, 150),
+                                  View(10, -80, 200, 150, 64, 48, projection="stereographic"),
+                                  View(170, 30, 180, 135, 64, 48, projection="fisheye")])
 def test_kernel_geometry_equals_the_float64_back_map(view, kind):
     """One float64 back-map per pixel in C: the lookup coordinates and the 9-point pixel shapes
     equal those of shape.padded_lonlat / shape_from_lonlat (the float64 torch path)."""

@@ -244,7 +244,8 @@ class FusedView:
         from ..geometry import _rotation
 
         R = _rotation(view, dtype=torch.float64).flatten()
-        return torch.cat((R, torch.tensor([view.fx, view.fy], dtype=torch.float64))).contiguous()
+        proj = ("rectilinear", "stereographic", "fisheye").index(view.projection)
+        return torch.cat((R, torch.tensor([view.fx, view.fy, proj], dtype=torch.float64))).contiguous()
 
     @staticmethod
     def needed_tiles(view, h: int, w: int, kind: str, tile: tuple[int, int], ntiles: tuple[int, int]) -> torch.Tensor:

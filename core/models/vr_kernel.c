@@ -221,19 +221,25 @@ static inline void sincos16(__m512 a, __m512 *s, __m512 *c)
     *c = _mm512_castsi512_ps(_mm512_mask_xor_epi32(c1, cneg, c1, sign));
 }
 
-/* the view: geo = {R (3x3, row-major, camera -> world), fx, fy}; viewport vw x vh */
+/* the view: geo = {R (3x3, row-major, camera -> world), fx, fy, projection}; viewport vw x vh */
 typedef struct {
     double R[9], fx, fy;
-    int vw, vh, h, w, kind;
+    int vw, vh, h, w, kind, proj;   /* proj: 0 rectilinear, 1 stereographic, 2 fisheye */
 } view_t;
 
 /* back-map viewport pixel (col, row) (continuous indices): lon, lat, sin lat, cos lat */
 static inline void backmap(const view_t *v, double col, double row, double *g)
 {
-    const double dx = (col + 0.5 - v->vw / 2.0) / v->fx, dy = -(row + 0.5 - v->vh / 2.0) / v->fy;
-    const double X = v->R[0] * dx + v->R[1] * dy + v->R[2];
-    const double Y = v->R[3] * dx + v->R[4] * dy + v->R[5];
-    const double Z = v->R[6] * dx + v->R[7] * dy + v->R[8];
+    double dx = (col + 0.5 - v->vw / 2.0) / v->fx, dy = -(row + 0.5 - v->vh / 2.0) / v->fy, dz = 1.0;
+    if (v->proj) {                       /* geometry._curved_rays */
+        const double rho = sqrt(dx * dx + dy * dy);
+        const double theta = v->proj == 1 ? 2.0 * atan(rho / 2.0) : rho;
+        const double k = rho > 1e-12 ? sin(theta) / rho : 1.0;
+        dx *= k; dy *= k; dz = cos(theta);
+    }
+    const double X = v->R[0] * dx + v->R[1] * dy + v->R[2] * dz;
+    const double Y = v->R[3] * dx + v->R[4] * dy + v->R[5] * dz;
+    const double Z = v->R[6] * dx + v->R[7] * dy + v->R[8] * dz;
     double n = sqrt(X * X + Y * Y + Z * Z);
     if (n < 1e-30) n = 1e-30;
     double s = Y / n;
@@ -302,7 +308,7 @@ void resvr_view_geometry(const double *geo, int vw, int vh, int h, int w, int ki
 {
     view_t v;
     memcpy(v.R, geo, 9 * sizeof(double));
-    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    v.fx = geo[9]; v.fy = geo[10]; v.proj = (int)geo[11]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
     double *g = malloc(sizeof(double) * 12 * (vw + 2));
     for (int r = r0; r < r1; r++) {
         for (int i = 0; i < 3; i++)
@@ -339,7 +345,7 @@ void resvr_view_tiles(const double *geo, int vw, int vh, int h, int w, int kind,
 {
     view_t v;
     memcpy(v.R, geo, 9 * sizeof(double));
-    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    v.fx = geo[9]; v.fy = geo[10]; v.proj = (int)geo[11]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
     #pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
     for (int r = 0; r < vh; r++) {
         for (int c = 0; c < vw; c++) {
@@ -367,7 +373,7 @@ int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *tabl
         return -1;
     view_t v;
     memcpy(v.R, geo, 9 * sizeof(double));
-    v.fx = geo[9]; v.fy = geo[10]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
+    v.fx = geo[9]; v.fy = geo[10]; v.proj = (int)geo[11]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
     const int a2 = amp / 2, nt = hid / 16, row = 2 * amp;
     const int nbands = (vh + band - 1) / band;
     #pragma omp parallel num_threads(nthreads)
