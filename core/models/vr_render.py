@@ -43,7 +43,8 @@ class VRRenderer:
     chunk = 1 << 15          # viewport pixels per geometry block
     query_chunk = 1 << 11    # query points per VR call (temporaries stay in cache)
     tile = (32, 64)          # LR rows x columns per lazily built table tile
-    max_run = 4              # at most this many adjacent tiles built in one encoder call
+    max_run = 8              # at most this many adjacent tiles built in one encoder call
+    group_rows = 2           # tile rows built together
 
     def __init__(self, vr: VRModule, device: torch.device, shape_kind: str = "ssr", fast: bool = True,
                  lazy: bool = True, compile: bool = False, fused: bool = True, amx: bool = True):
@@ -128,24 +129,30 @@ class VRRenderer:
         self.feats["table"].view(h, w, -1)[r0:r1, c0:c1] = f
 
     def _build_tiles(self, need: torch.Tensor) -> None:
-        """Build the tiles marked in ``need`` (bool (rows, cols)) that are not built yet; runs of
-        adjacent tiles in a tile row are built as one region (less halo)."""
+        """Build the tiles marked in ``need`` (bool (rows, cols)) that are not built yet. Tile rows
+        go in groups of ``group_rows`` and runs of adjacent columns (up to ``max_run``) that any of
+        them needs are built as one region (less receptive-field halo per tile built)."""
         todo = (need & ~self._done).numpy()
         if not todo.any():
             return
         h, w = self.feats["h"], self.feats["w"]
         TR, TC = self.tile
-        for ty in range(todo.shape[0]):
+        G = self.group_rows
+        for ty0 in range(0, todo.shape[0], G):
+            blk = todo[ty0:ty0 + G]
+            cols = blk.any(0)
             tx = 0
             while tx < todo.shape[1]:
-                if not todo[ty, tx]:
+                if not cols[tx]:
                     tx += 1
                     continue
                 t0 = tx
-                while tx < todo.shape[1] and todo[ty, tx] and tx - t0 < self.max_run:
+                while tx < todo.shape[1] and cols[tx] and tx - t0 < self.max_run:
                     tx += 1
-                self._build(ty * TR, min(h, (ty + 1) * TR), t0 * TC, min(w, tx * TC))
-                self._done[ty, t0:tx] = True
+                rows = np.nonzero(blk[:, t0:tx].any(1))[0]
+                a, b = ty0 + int(rows[0]), ty0 + int(rows[-1]) + 1
+                self._build(a * TR, min(h, b * TR), t0 * TC, min(w, tx * TC))
+                self._done[a:b, t0:tx] = True
 
     def _ensure(self, idx: torch.Tensor) -> None:
         """Build the tiles that hold the flat LR indices ``idx`` (the neighbours of a query)."""
