@@ -172,9 +172,20 @@ def cmd_render(args) -> int:
     method.prepare(src)  # BadInput for unreadable input, before any output exists
     if args.views:
         outs[0].parent.mkdir(parents=True, exist_ok=True)
-    for view, o in zip(views, outs):
-        img = method.render(view)
-        save_png(o, to_uint8(img), text=_view_text(view, args.method, src), overwrite=args.overwrite)
+    # each PNG is written by a worker thread while the next view renders (zlib releases the GIL);
+    # at most one write in flight, and its error surfaces here
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+        for view, o in zip(views, outs):
+            img = method.render(view)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(lambda o=o, img=img, view=view: save_png(
+                o, to_uint8(img), text=_view_text(view, args.method, src), overwrite=args.overwrite))
+        if pending is not None:
+            pending.result()
     if args.views and not args.quiet:
         print(f"wrote {len(outs)} views to {outs[0].parent}")
     return 0

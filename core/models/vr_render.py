@@ -54,6 +54,7 @@ class VRRenderer:
         self._compiled = None
         self._fused = None
         self._view = None
+        self._last = None        # (view, image) of the last render
         self.feats: dict = {}
         if self.device.type == "cuda":   # few large launches instead of many small ones
             self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
@@ -87,12 +88,14 @@ class VRRenderer:
         self.feats = {"table": torch.empty(1, h * w, 2 * self.vr.amp, dtype=self.dtype, device=self.device),
                       "rgb": self._lr8.view(1, h * w, 3),                          # exact uint8 skip colours
                       "h": h, "w": w, "wrap": True, "freq_split": True}
+        self._last = None
         if not (self.lazy if lazy is None else lazy):
             self.prefetch()
 
     def release(self) -> None:
         """Drop the per-image table (the renderer needs :meth:`set_image` again)."""
         self.feats = {}
+        self._last = None
 
     # ------------------------------------------------------------------ the per-LR-pixel table
     def _input(self, ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
@@ -260,6 +263,13 @@ class VRRenderer:
         """The view (h, w, 3) float32 in [0, 1] of the image given to :meth:`set_image`."""
         if not self.feats:
             raise RuntimeError("set_image() before render()")
+        if self._last is not None and self._last[0] == view:    # the view did not move (e.g. a metrics refresh)
+            return self._last[1].copy()
+        out = self._render(view)
+        self._last = (view, out.copy())
+        return out
+
+    def _render(self, view: View) -> np.ndarray:
         h, w = self.feats["h"], self.feats["w"]
         fv = self._view_kernel()
         if fv is not None:
