@@ -1,4 +1,4 @@
-"""``resvr`` command line (contract: DESIGN.md, "CLI contract").
+"""``resvr`` command line (contract: docs/design.md, "CLI contract").
 
     resvr encode HR_IMAGE -o OUT --method {resvr,hyperthumbnail,jpeg,all} [--scale 4]
                  [--bpp 0.3 | --qscale X | --quality Q] [--overwrite]
@@ -6,6 +6,7 @@
                  [--device cpu|cuda|auto] [--weights PT] [--overwrite]
     resvr render IN_IMAGE -o OUT_DIR --views VIEWS.csv --method M ...
     resvr eval ERP_FOLDER [--bpp 0.3] [--fov 120x90] [--size 1024x768] [--views 10] -o REPORT_DIR
+    resvr eval --report-only RUN.json [-o REPORT_DIR]
     resvr train CONFIG.yaml [--resume CKPT] [--device ...]
     resvr bench [-o REPORT_DIR]
 
@@ -36,7 +37,6 @@ ENCODE_METHODS = registry.encode_ids() + (registry.ENCODE_ALL,)
 VIEW_COLUMNS = ("yaw", "pitch", "fov_h", "fov_v", "width", "height")
 #: Largest viewport rendered by the CLI (pixels): 8192 x 8192.
 MAX_VIEW_PIXELS = 8192 * 8192
-BPP_TOLERANCE = 0.01
 
 
 # ----------------------------------------------------------------------------- argument types
@@ -192,123 +192,9 @@ def cmd_render(args) -> int:
 
 
 # ----------------------------------------------------------------------------- encode
-def downscale_bicubic(hr, scale: int = 4, band_rows: int = 1024):
-    """uint8 (H, W, 3) -> uint8 (round(H/scale), round(W/scale), 3).
-
-    torch ``F.interpolate(mode='bicubic', antialias=True, align_corners=False)`` (the same
-    antialiased bicubic filter as PIL's BICUBIC resize, a = -0.5 widened by the scale), in float32.
-    When W is a multiple of ``scale`` the ERP is padded circularly in longitude first, so the filter
-    wraps across +-180 degrees instead of clamping at the seam. Rows are processed in bands
-    (``band_rows`` LR rows each, with a margin wider than the filter), so a 16384 x 8192 panorama
-    never needs a full float copy; the result equals a single call.
-    """
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    H, W = hr.shape[:2]
-    s = int(scale)
-    h, w = max(1, round(H / s)), max(1, round(W / s))
-    exact = H % s == 0 and W % s == 0
-    if not exact:  # no band/wrap bookkeeping for odd sizes; one call
-        t = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)[None].float()
-        y = F.interpolate(t, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-        return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-    pad = 4 * s  # HR columns/rows of margin: the antialiased bicubic support is 2*s
-    out = np.empty((h, w, 3), np.uint8)
-    for r0 in range(0, h, band_rows):
-        r1 = min(h, r0 + band_rows)
-        y0, y1 = max(0, r0 * s - pad), min(H, r1 * s + pad)
-        band = torch.from_numpy(np.ascontiguousarray(hr[y0:y1])).permute(2, 0, 1)[None].float()
-        band = torch.cat((band[..., -pad:], band, band[..., :pad]), dim=-1)
-        y = F.interpolate(band, size=((y1 - y0) // s, (W + 2 * pad) // s), mode="bicubic",
-                          antialias=True, align_corners=False)
-        top = (r0 * s - y0) // s
-        y = y[0, :, top:top + (r1 - r0), pad // s: pad // s + w]
-        out[r0:r1] = y.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-    return out
-
-
-def choose_quality(encode, target_bpp: float, hr_pixels: int):
-    """Bisection over integer JPEG quality 1..100 for the file size closest to ``target_bpp``.
-
-    ``encode(q) -> bytes`` (the exact file content). Returns (quality, bytes, bpp). File size is
-    (almost) monotone in quality; the search finds the largest quality at or under the target and
-    then takes the closer of it and its neighbour above.
-    """
-    cache = {}
-
-    def at(q):
-        if q not in cache:
-            data = encode(q)
-            cache[q] = (data, len(data) * 8.0 / hr_pixels)
-        return cache[q]
-
-    lo, hi = 1, 100
-    if at(lo)[1] > target_bpp:
-        hi = lo
-    elif at(hi)[1] <= target_bpp:
-        lo = hi
-    else:
-        while hi - lo > 1:  # invariant: bpp(lo) <= target < bpp(hi)
-            mid = (lo + hi) // 2
-            if at(mid)[1] <= target_bpp:
-                lo = mid
-            else:
-                hi = mid
-    # refine between the integer neighbours with fractional qualities (IJG scaling, integer tables)
-    flo, fhi = float(lo), float(hi)
-    for _ in range(12 if hi > lo else 0):
-        mid = round(0.5 * (flo + fhi), 4)
-        b = at(mid)[1]
-        if abs(b - target_bpp) <= BPP_TOLERANCE / 4:
-            break
-        if b <= target_bpp:
-            flo = mid
-        else:
-            fhi = mid
-    best = min(cache, key=lambda q: (abs(cache[q][1] - target_bpp), -q))
-    return best, at(best)[0], at(best)[1]
-
-
-def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: int | None = None,
-                overwrite: bool = False, warn=None) -> dict:
-    """The 'jpeg' baseline: bicubic ``scale``x downscale, then standard JPEG 4:4:4 (Pillow) with the
-    quality from ``quality`` or by bisection to hit ``bpp`` (file bytes * 8 / HR pixels, within
-    +-0.01 where reachable, else the closest with a warning). XMP: GPano + method=jpeg, scale,
-    HR size, quality. Returns a dict describing the result."""
-    from .imageio import load_image, write_bytes_atomic
-    from .jpeg.container import encode_jpeg_pixels
-
-    hr_path, out = Path(hr_path), Path(out)
-    if out.exists() and not overwrite:
-        raise BadInput(f"{out}: output exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise BadInput(f"{out}: is a folder; give an output file name")
-    hr = load_image(hr_path)
-    H, W = hr.shape[:2]
-    if H < scale or W < scale:
-        raise BadInput(f"{hr_path}: {W}x{H} is too small for {scale}x downscaling")
-    lr = downscale_bicubic(hr, scale)
-    xmp = dict(width=lr.shape[1], height=lr.shape[0], method="jpeg", scale=scale, hr_width=W, hr_height=H)
-
-    def enc(q):
-        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": round(float(q), 4)}))
-
-    if quality is not None:
-        q, data = int(quality), enc(quality)
-        got = len(data) * 8.0 / (W * H)
-    else:
-        q, data, got = choose_quality(enc, float(bpp), W * H)
-        if abs(got - bpp) > BPP_TOLERANCE and warn is not None:
-            warn(f"{hr_path}: {bpp:g} bpp is not reachable with JPEG quality 1..100; "
-                 f"closest is {got:.4f} bpp at quality {q}")
-    write_bytes_atomic(out, data, overwrite)
-    return {"path": str(out), "method": "jpeg", "quality": q, "bpp": got, "bytes": len(data),
-            "lr_size": (lr.shape[1], lr.shape[0]), "hr_size": (W, H)}
-
-
 def _encode_jpeg_cmd(args) -> int:
+    from .encode import encode_jpeg
+
     if args.qscale is not None:
         raise UsageError("--qscale applies to the learned methods; use --bpp or --quality with --method jpeg")
     bpp = None if args.quality is not None else (args.bpp if args.bpp is not None else 0.3)
@@ -385,6 +271,37 @@ def _lazy(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser / main
+def _add_eval(ev) -> None:
+    """The options of ``resvr eval``."""
+    ev.add_argument("input", metavar="ERP_FOLDER", nargs="?", default=None)
+    ev.add_argument("--bpp", type=_positive_float, default=0.3)
+    ev.add_argument("--fov", type=fov_arg, default=(120.0, 90.0), metavar="HxV")
+    ev.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH")
+    ev.add_argument("--views", type=int, default=10, help="view directions per panorama")
+    ev.add_argument("-o", "--output", default=None, metavar="REPORT_DIR",
+                    help="the report folder (required, except with --report-only: default the run file's folder)")
+    ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
+    ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
+    ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
+    ev.add_argument("--ablation", action="append", default=[], metavar="NAME=PT",
+                    help="extra ResVR row 'ResVR (NAME)' with these weights (repeatable)")
+    ev.add_argument("--methods", default=None, metavar="LIST",
+                    help="rows to run, comma-separated from "
+                    + ",".join(k for m in registry.METHODS for k, _, _ in m.eval_rows) + " (default all)")
+    ev.add_argument("--max-images", type=int, default=0, metavar="N", help="only the first N panoramas (0: all)")
+    ev.add_argument("--rd-bpps", default="0.2,0.3,0.4,0.5", metavar="LIST",
+                    help="rate-distortion targets, comma-separated ('none': no curve)")
+    ev.add_argument("--rd-views", type=int, default=3, metavar="N", help="view directions per RD point (default 3)")
+    ev.add_argument("--rd-images", type=int, default=0, metavar="N", help="panoramas per RD point (0: all)")
+    ev.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported as n/a)")
+    ev.add_argument("--reencode", action="store_true", help="encode again even where files/ has a matching file")
+    ev.add_argument("--report-only", default=None, metavar="RUN.json",
+                    help="rebuild the report from a run's run.json without measuring again")
+    ev.set_defaults(func=_lazy)
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     # common options, accepted before or after the command (SUPPRESS: a subcommand that does not
     # see the option leaves the top-level value alone)
@@ -439,29 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     r.set_defaults(func=cmd_render)
 
-    ev = add("eval", help="quality table (bpp, WS-PSNR, PSNR, SSIM, LPIPS) over a folder of ERPs")
-    ev.add_argument("input", metavar="ERP_FOLDER")
-    ev.add_argument("--bpp", type=_positive_float, default=0.3)
-    ev.add_argument("--fov", type=fov_arg, default=(120.0, 90.0), metavar="HxV")
-    ev.add_argument("--size", type=size_arg, default=(1024, 768), metavar="WxH")
-    ev.add_argument("--views", type=int, default=10, help="view directions per panorama")
-    ev.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
-    ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
-    ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
-    ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
-    ev.add_argument("--ablation", action="append", default=[], metavar="NAME=PT",
-                    help="extra ResVR row 'ResVR (NAME)' with these weights (repeatable)")
-    ev.add_argument("--methods", default=None, metavar="LIST",
-                    help="rows to run, comma-separated from bic-jpeg-bil,bic-jpeg-bic,ht-bil,ht-bic,resvr (default all)")
-    ev.add_argument("--max-images", type=int, default=0, metavar="N", help="only the first N panoramas (0: all)")
-    ev.add_argument("--rd-bpps", default="0.2,0.3,0.4,0.5", metavar="LIST",
-                    help="rate-distortion targets, comma-separated ('none': no curve)")
-    ev.add_argument("--rd-views", type=int, default=3, metavar="N", help="view directions per RD point (default 3)")
-    ev.add_argument("--rd-images", type=int, default=0, metavar="N", help="panoramas per RD point (0: all)")
-    ev.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported as n/a)")
-    ev.add_argument("--reencode", action="store_true", help="encode again even where files/ has a matching file")
-    ev.set_defaults(func=_lazy)
+    _add_eval(add("eval", help="quality table (bpp, WS-PSNR, PSNR, SSIM, LPIPS) over a folder of ERPs"))
 
     t = add("train", help="train a model from a YAML config")
     t.add_argument("config", metavar="CONFIG.yaml")
@@ -476,8 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", default=None, metavar="REPORT_DIR")
     b.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     b.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test, for tests)")
-    b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: assets/weights)")
-    b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: assets/weights)")
+    b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
+    b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
     b.add_argument("--photos", default=None, metavar="DIR",
                    help="synthesise the panoramas from these photographs (default: procedural texture)")
     b.add_argument("--repeats", type=int, default=None, help="views per latency measurement")

@@ -8,7 +8,7 @@ Return type: a Python float for an unbatched input ((C, H, W) tensor or (H, W, C
 
 * PSNR = 10 log10(1 / MSE), MSE over all channels and pixels (computed in float64); inf when equal.
 * WS-PSNR (Sun et al. 2017) weights ERP row v by cos(lat) of its centre,
-  lat = (1/2 - (v + 1/2)/H) * pi (DESIGN.md geometry convention); it equals PSNR when the error
+  lat = (1/2 - (v + 1/2)/H) * pi (docs/design.md geometry convention); it equals PSNR when the error
   is the same on every row.
 * SSIM: ``kornia.metrics.ssim`` with an 11x11 Gaussian window (sigma 1.5), ``padding='valid'``
   (no border artefacts, as in the reference implementation), on RGB, averaged over channels
@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["psnr", "ws_psnr", "ssim", "bpp", "erp_row_weights", "LPIPSMetric", "lpips_distance", "as_batch"]
+__all__ = ["psnr", "ws_psnr", "ws_psnr_u8", "ssim", "bpp", "erp_row_weights", "LPIPSMetric", "lpips_distance", "as_batch"]
 
 
 def as_batch(x) -> tuple[torch.Tensor, bool]:
@@ -93,6 +93,20 @@ def ws_psnr(a, b):
     err = (ta.double() - tb.double()) ** 2  # (B, C, H, W)
     wmse = (err * w).sum(dim=(1, 2, 3)) / (w.sum() * ta.shape[1] * ta.shape[-1])
     return _out(_mse_to_psnr(wmse), batched)
+
+
+def ws_psnr_u8(a: torch.Tensor, b: torch.Tensor, band: int = 256) -> float:
+    """WS-PSNR (dB) of two uint8 (3, H, W) ERPs, accumulated in row bands (no full float copy).
+    Equals :func:`ws_psnr` on the same images (for full-size panoramas: no float copy of them)."""
+    H, W = a.shape[-2:]
+    w = erp_row_weights(H)
+    num = 0.0
+    for r0 in range(0, H, band):
+        r1 = min(H, r0 + band)
+        d = a[:, r0:r1].double() - b[:, r0:r1].double().to(a.device)
+        num += float(((d / 255.0) ** 2).sum(dim=(0, 2)).cpu() @ w[r0:r1])
+    wmse = num / (float(w.sum()) * a.shape[0] * W)
+    return math.inf if wmse == 0 else 10.0 * math.log10(1.0 / wmse)
 
 
 def ssim(a, b, window_size: int = 11):

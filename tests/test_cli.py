@@ -50,7 +50,7 @@ def _cubic(t, a=-0.75):
 
 
 def np_reference_view(erp_u8, yaw, pitch, fov_h, fov_v, w, h):
-    """The DESIGN.md convention from scratch: camera rays, pitch about x then yaw about y,
+    """The docs/design.md convention from scratch: camera rays, pitch about x then yaw about y,
     lon = atan2(x, z), lat = asin(y/|d|), ERP pixel-centre coordinates, bicubic a = -0.75 with
     wrap-around in longitude and, past a pole, the row mirrored with a 180-degree shift."""
     erp = erp_u8.astype(np.float64) / 255.0
@@ -155,7 +155,7 @@ def test_encode_jpeg_hits_bpp(tmp_path, capsys, hr_png, target):
         assert im.format == "JPEG" and im.size == (64, 32)
         assert [s[1:3] for s in im.layer] == [(1, 1)] * 3  # 4:4:4
         im.load()
-    from resvr.core.jpeg.container import read_xmp
+    from resvr.core.jpeg.markers import read_xmp
 
     meta = read_xmp(out)
     assert meta["resvr"]["Method"] == "jpeg" and meta["resvr"]["Scale"] == 4
@@ -176,7 +176,7 @@ def test_encode_unreachable_bpp_warns_and_keeps_closest(tmp_path, capsys, hr_png
 
 
 def test_downscale_wraps_and_bands_match():
-    from resvr.core.cli import downscale_bicubic
+    from resvr.core.encode import downscale_bicubic
 
     hr = textured(64, 128, 3)
     a = downscale_bicubic(hr, 4)

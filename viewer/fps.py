@@ -129,6 +129,37 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
     return out
 
 
+def bench_gl(sizes, seconds: float, timeout: float, background=None) -> dict:
+    """``resvr bench``'s GL measurement (its ``gl_fps`` plug-in): fps at each (w, h) of ``sizes``;
+    then, for each (w, h, method, weights) of ``background``, the same while a worker thread
+    renders 1024x768 viewports with that method. Each in a fresh process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    res = {"status": "ok", "display": os.environ.get("DISPLAY"), "sizes": []}
+    jobs = [(w, h, "") for (w, h) in sizes]
+    jobs += [(w, h, f", background_render=True, method={m!r}, weights={None if wt is None else str(wt)!r}")
+             for (w, h, m, wt) in background or []]
+    for (w, h, extra) in jobs:
+        secs = max(seconds, 8.0) if extra else seconds  # long enough for several learned renders
+        code = ("import json,sys; from resvr.viewer.fps import measure_gl_fps; "
+                f"print('@@'+json.dumps(measure_gl_fps({w}, {h}, {secs}{extra})))")
+        try:
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            res["sizes"].append({"size": [w, h], "error": "timed out"})
+            continue
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("@@")]
+        if line:
+            res["sizes"].append(dict(json.loads(line[-1][2:]), size=[w, h]))
+        else:
+            tail = (p.stderr or "").strip().splitlines()[-1:] or [f"exit {p.returncode}"]
+            res["sizes"].append({"size": [w, h], "error": tail[0][:200]})
+    return res
+
+
 if __name__ == "__main__":
     import json
     import sys
