@@ -6,7 +6,12 @@ a function runs, so argument parsers can read :data:`DEVICE_CHOICES` cheaply.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import MethodUnavailable
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -1,6 +1,6 @@
 """ERP <-> sphere <-> viewport mapping (torch, batched, any device, float32/float64).
 
-Convention (DESIGN.md, everything follows it):
+Convention (docs/design.md, everything follows it):
 
 * ERP of H x W: the pixel centre (u+1/2, v+1/2) maps to
   lon = ((u+1/2)/W - 1/2) * 2pi and lat = (1/2 - (v+1/2)/H) * pi.

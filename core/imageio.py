@@ -30,7 +30,7 @@ use with :class:`~resvr.core.errors.BadInput`, whose one-line message starts wit
   instead of being padded with grey. A JPEG of up to ``MAX_LR_PIXELS`` (every LR file) is also
   decoded strictly: libjpeg's warnings (a scan cut short, bad Huffman codes, extraneous bytes),
   which it would otherwise answer with grey blocks, refuse the file
-  (:func:`~resvr.core.jpeg.container.jpeg_entropy_problem`).
+  (:func:`~resvr.core.jpeg.markers.jpeg_entropy_problem`).
 * **Non-2:1 images are accepted with a warning** (:class:`AspectWarning`, through
   :mod:`warnings`) that names the ratio. The viewer still maps the whole image onto the full
   sphere as an equirectangular projection, so such an image looks stretched; refusing it would
@@ -149,7 +149,7 @@ def _check_size(path: Path, w: int, h: int, max_pixels: int, what: str = "image"
 
 def _jpeg_header(path: Path) -> dict | None:
     """The frame header of a JPEG file (None when it cannot be parsed; Pillow then has its say)."""
-    from .jpeg.container import jpeg_frame
+    from .jpeg.markers import jpeg_frame
 
     with open(path, "rb") as f:
         head = f.read(1 << 20)
@@ -179,7 +179,7 @@ def _is_lr_file(path: Path, im: Image.Image) -> bool:
     """An LR file written by this project: a JPEG with the project's XMP (resvr:Method)."""
     if im.format != "JPEG":
         return False
-    from .jpeg.container import read_xmp
+    from .jpeg.markers import read_xmp
 
     try:
         return "Method" in read_xmp(path).get("resvr", {})
@@ -244,7 +244,7 @@ _CLEAN_JPEGS: dict = {}  # (path, mtime_ns, size) of files whose entropy-coded d
 
 
 def _check_jpeg_stream(path: Path) -> None:
-    from .jpeg.container import jpeg_entropy_problem
+    from .jpeg.markers import jpeg_entropy_problem
 
     st = path.stat()
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size)

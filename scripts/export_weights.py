@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Export the best training checkpoints to assets/weights/ (float16, inference parts only), copy
+"""Export the best training checkpoints to core/assets/weights/ (float16, inference parts only), copy
 their logs, and write the model card from the logs and configs.
 
     .venv/bin/python scripts/export_weights.py [--resvr runs/resvr_cpu] [--ht runs/ht_cpu] [--which best|latest]
 
 Ablation runs (``--ablation runs/resvr_cpu_2d``, repeatable) are exported the same way, but to
-``checkpoints/<name>/weights.pt`` with their log beside it, not into assets/ (the viewer does not
+``checkpoints/<name>/weights.pt`` with their log beside it, not into core/assets/ (the viewer does not
 use them; ``resvr eval --ablation NAME=checkpoints/<name>/weights.pt`` does).
 """
 from __future__ import annotations
@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
-import sys
 from datetime import date
 from pathlib import Path
 
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from resvr.core.models.pipelines import build_model, count_params
+from resvr.core.models.weights import export_weights, safe_load
+from resvr.core.train.data import load_split
 
-from resvr.core.models.pipelines import build_model, count_params  # noqa: E402
-from resvr.core.models.weights import export_weights, safe_load  # noqa: E402
-from resvr.core.train.data import load_split  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_summary(run: Path) -> dict:
@@ -65,7 +63,7 @@ def main():
     ap.add_argument("--resvr", default="runs/resvr_cpu")
     ap.add_argument("--ht", default="runs/ht_cpu")
     ap.add_argument("--which", default="best", choices=("best", "latest"))
-    ap.add_argument("--out", default=str(ROOT / "assets" / "weights"))
+    ap.add_argument("--out", default=str(ROOT / "core" / "assets" / "weights"))
     ap.add_argument("--ablation", action="append", default=[], metavar="RUN_DIR")
     a = ap.parse_args()
     if a.ablation:

@@ -26,7 +26,6 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 TINY_RESVR = {"type": "resvr", "scale": 4, "shape": "ssr",
               "downsampler": {"channels": 8, "levels": 1, "qpm_hidden": 16, "init_quality": 95},
@@ -71,7 +70,8 @@ def make(out: Path) -> list[dict]:
     import torch
 
     from resvr.core.bundle import write_bundle_yaml
-    from resvr.core.jpeg.container import build_xmp, encode_jpeg_pixels, insert_xmp
+    from resvr.core.jpeg.container import encode_jpeg_pixels, insert_xmp
+    from resvr.core.jpeg.xmp import build_xmp
     from resvr.core.models.pipelines import build_model
     from resvr.core.models.weights import FORMAT
 

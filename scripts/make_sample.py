@@ -1,22 +1,20 @@
 #!/usr/bin/env python3
-"""Regenerate the bundled sample comparison bundle (assets/sample/) from the shipped weights.
+"""Regenerate the bundled sample comparison bundle (core/assets/sample/) from the shipped weights.
 
 Source: the NASA/JPL Spirit rover panorama of Mars (public domain), as packaged by Debian's
 stellarium-data (landscapes/mars) and placed in a full 2048x1024 ERP frame (the sky is empty).
-Run it whenever assets/weights/ changes:
+Run it whenever core/assets/weights/ changes:
 
     .venv/bin/python scripts/make_sample.py [--hr ../shared/data/panoramas/stellarium_mars_spirit.png]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from resvr.core.encode import encode_bundle
 
-from resvr.core.encode import encode_bundle  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE = """# Sample panorama
 
@@ -39,7 +37,7 @@ docs/results.md for those.
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hr", default=str(ROOT.parent / "shared" / "data" / "panoramas" / "stellarium_mars_spirit.png"))
-    ap.add_argument("--out", default=str(ROOT / "assets" / "sample"))
+    ap.add_argument("--out", default=str(ROOT / "core" / "assets" / "sample"))
     ap.add_argument("--bpp", type=float, default=0.3)
     a = ap.parse_args()
     out = Path(a.out)

@@ -3,7 +3,7 @@
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshot.py [BUNDLE] [-o docs/screenshot.png]
 
-Opens BUNDLE (default: the bundled sample, assets/sample/; without it a synthetic fixture bundle
+Opens BUNDLE (default: the bundled sample, core/assets/sample/; without it a synthetic fixture bundle
 is made in a temporary folder), shows the comparison grid at 1600x1000, waits until every pane
 has rendered the view (learned methods without weights show 'unavailable'), and saves the window.
 """

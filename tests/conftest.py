@@ -1,5 +1,5 @@
 """Shared test setup: few threads (the machine is shared) and Qt/OpenGL configured before any
-QApplication exists (DESIGN.md, Qt testing pitfalls)."""
+QApplication exists (docs/design.md, Qt testing pitfalls)."""
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

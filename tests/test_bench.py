@@ -1,5 +1,5 @@
 """``resvr bench --quick`` end to end with tiny random weights: the report files exist and hold
-every table row. No timing assertions (DESIGN.md: speed is measured by the bench, not tested)."""
+every table row. No timing assertions (docs/design.md: speed is measured by the bench, not tested)."""
 from __future__ import annotations
 
 import json

@@ -7,7 +7,7 @@ import yaml
 from PIL import Image
 
 from resvr.core.cli import main
-from resvr.core.jpeg.container import read_xmp
+from resvr.core.jpeg.markers import read_xmp
 from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint, textured_erp
 
 

@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from resvr.core.errors import BadInput
-from resvr.core.jpeg.container import (encode_jpeg_pixels, extract_xmp, insert_xmp, read_jpeg_dct,
-                                       read_jpeg_pixels, read_xmp, write_jpeg_dct, write_jpeg_pixels)
+from resvr.core.imageio import load_image
+from resvr.core.jpeg.container import encode_jpeg_pixels, insert_xmp, read_jpeg_dct, write_jpeg_dct, write_jpeg_pixels
+from resvr.core.jpeg.markers import extract_xmp, read_xmp
 from resvr.core.jpeg.xmp import NS_GPANO, build_xmp, parse_xmp
 
 
@@ -76,7 +77,7 @@ def test_pillow_pixels_match_decoders(tmp_path):
 
     (Y, Cb, Cr), qt = _coefficients(seed=1)
     p = write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
-    pil = read_jpeg_pixels(p).astype(int)
+    pil = load_image(p).astype(int)
     # 1) libjpeg driven by jpeglib (what the project's container reads with) == Pillow, bit for bit
     assert np.array_equal(pil, jpeglib.read_spatial(str(p)).spatial.astype(int))
     # 2) an independent float decoder of the stored coefficients, stage by stage. libjpeg's IDCT

@@ -1,4 +1,4 @@
-"""Geometry convention (DESIGN.md) pinned with independent numpy computations."""
+"""Geometry convention (docs/design.md) pinned with independent numpy computations."""
 import math
 
 import numpy as np

@@ -87,7 +87,7 @@ def _bpp(path: Path, hr_size) -> float | None:
 def read_xmp(path: Path) -> dict:
     """GPano / resvr XMP of a JPEG; empty dicts when absent or unreadable (never raises)."""
     try:
-        from resvr.core.jpeg.container import read_xmp as _read
+        from resvr.core.jpeg.markers import read_xmp as _read
 
         return _read(path)
     except Exception:  # noqa: BLE001 - metadata is optional

@@ -1,6 +1,6 @@
 """The panorama pane: a QOpenGLWidget whose fragment shader renders the viewport.
 
-Each fragment's ray follows DESIGN.md's convention exactly (see ``_FRAG``): pixel (col j, row i)
+Each fragment's ray follows docs/design.md's convention exactly (see ``_FRAG``): pixel (col j, row i)
 has the camera ray ((j+1/2-w/2)/fx, -(i+1/2-h/2)/fy, 1), rotated by pitch about x and then by yaw
 about y; lon = atan2(x, z), lat = asin(y/|d|). The LR texture is sampled bilinearly by the GPU
 with GL_REPEAT on u (no seam at +-180 degrees) and no mipmaps (no wrong-LOD line along the seam or

@@ -37,24 +37,16 @@ def icon(name: str):
 
 
 def sample_bundle_path() -> Path | None:
-    """The bundled sample comparison bundle (assets/sample/), or None when not shipped."""
+    """$RESVR_SAMPLE when it holds a bundle, else the sample shipped in the package
+    (``core.resources``), or None when neither exists."""
     import os
 
-    cands = []
-    if os.environ.get("RESVR_SAMPLE"):
-        cands.append(Path(os.environ["RESVR_SAMPLE"]))
-    here = Path(__file__).resolve().parent
-    cands += [here.parent / "assets" / "sample", here / "assets" / "sample"]
-    try:
-        import resvr.core as core
+    from resvr.core import resources
 
-        cands.append(Path(core.__file__).resolve().parent / "assets" / "sample")
-    except Exception:  # noqa: BLE001
-        pass
-    for c in cands:
-        if (c / "bundle.yaml").is_file():
-            return c
-    return None
+    own = os.environ.get("RESVR_SAMPLE")
+    if own and (Path(own) / "bundle.yaml").is_file():
+        return Path(own)
+    return resources.sample_bundle_path()
 
 
 class MainWindow(QMainWindow):

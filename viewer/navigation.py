@@ -1,6 +1,6 @@
 """Camera state and navigation for the panorama panes (one camera shared by every pane).
 
-The camera follows DESIGN.md's convention: ``yaw`` positive looks right (east, increasing
+The camera follows docs/design.md's convention: ``yaw`` positive looks right (east, increasing
 longitude), ``pitch`` positive looks up, no roll, angles in degrees.
 
 Interaction semantics ("grab the scene", as in Google Street View, Pannellum, Marzipano):

@@ -1,7 +1,7 @@
 """Process-wide Qt/OpenGL setup that must happen before the QApplication exists.
 
 Kept free of PyOpenGL and torch imports so tests' ``conftest.py`` and ``app.main`` can call it
-cheaply. DESIGN.md (Qt testing pitfalls): the default QSurfaceFormat and AA_ShareOpenGLContexts
+cheaply. docs/design.md (Qt testing pitfalls): the default QSurfaceFormat and AA_ShareOpenGLContexts
 must be set before the application object is created.
 """
 from __future__ import annotations

@@ -109,6 +109,10 @@ def _f(x, unit="", nd=3):
     return f"{x:.{nd}f}"
 
 
+def _mem_col(r) -> str:
+    return "peak CUDA MB" if r["machine"]["device"].startswith("cuda") else "peak RSS MB"
+
+
 def _md_head(r) -> list[str]:
     m, s = r["machine"], r["summary"]
     L = ["# `resvr bench`", ""]
@@ -134,9 +138,7 @@ def _md_head(r) -> list[str]:
 
 
 def _md_views(r) -> list[str]:
-    m, s = r["machine"], r["summary"]
-    cuda = m["device"].startswith("cuda")
-    mem_col = "peak CUDA MB" if cuda else "peak RSS MB"
+    s, mem_col = r["summary"], _mem_col(r)
     L = []
     # viewport table
     L += ["## Viewport latency (per further view, warm)", "",
@@ -173,9 +175,7 @@ def _md_views(r) -> list[str]:
 
 
 def _md_resvr(r) -> list[str]:
-    m, s = r["machine"], r["summary"]
-    cuda = m["device"].startswith("cuda")
-    mem_col = "peak CUDA MB" if cuda else "peak RSS MB"
+    s, mem_col = r["summary"], _mem_col(r)
     L = []
     # arithmetic
     vr = r["viewports"].get("resvr", {})
@@ -252,9 +252,7 @@ def _md_resvr(r) -> list[str]:
 
 
 def _md_rest(r) -> list[str]:
-    m, s = r["machine"], r["summary"]
-    cuda = m["device"].startswith("cuda")
-    mem_col = "peak CUDA MB" if cuda else "peak RSS MB"
+    s, mem_col = r["summary"], _mem_col(r)
     L = []
     # encode
     enc = r.get("encode", {})

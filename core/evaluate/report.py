@@ -151,7 +151,6 @@ def _head(summary, rows, views, plots) -> list[str]:
     for n in summary["notes"]:
         L.append(f"\nNote: {n}")
     L.append("")
-
     return L
 
 
@@ -183,7 +182,6 @@ def _margins(summary, rows, views, plots) -> list[str]:
                  f"all views {_signed(d['all'])} dB → ResVR no worse than this ablation at high-latitude and seam views: "
                  f"{'n/a (no such views)' if a['no_worse'] is None else 'met' if a['no_worse'] else '**not met**'}")
     L.append("")
-
     return L
 
 
@@ -212,7 +210,6 @@ def _by_view(summary, rows, views, plots) -> list[str]:
         L.append("![PSNR per view direction](psnr_per_view.png)\n")
     if "compare.png" in plots:
         L.append("![Viewports of the first panorama](compare.png)\n")
-
     return L
 
 
@@ -237,7 +234,6 @@ def _rate_distortion(summary, rows, views, plots) -> list[str]:
         L.append("")
         if "rd_curve.png" in plots:
             L.append("![Rate-distortion](rd_curve.png)\n")
-
     return L
 
 

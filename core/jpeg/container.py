@@ -1,5 +1,6 @@
 """JPEG file I/O: baseline 4:4:4 JPEG from quantised DCT coefficients (jpeglib), standard pixel
-JPEG (Pillow), and the XMP APP1 segment (GPano + project namespace, see :mod:`.xmp`).
+JPEG (Pillow), and the XMP APP1 segment (GPano + project namespace, see :mod:`.xmp`). Reading a
+file's structure (frame header, strict entropy pass, XMP) is :mod:`.markers`.
 
 Coefficient layout everywhere: int16 arrays (h/8, w/8, 8, 8) per component, each 8x8 block in
 *natural* (row-major, not zig-zag) order, i.e. ``block[v, u]`` is the coefficient of vertical
@@ -14,38 +15,18 @@ an existing file unless ``overwrite=True``.
 """
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import re
-import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..errors import BadInput
-from ..imageio import load_image, write_bytes_atomic
-from .xmp import XMP_APP1_HEADER, build_xmp, parse_xmp
+from ..imageio import write_bytes_atomic
+from .markers import jpeglib_tempdir, segments
+from .xmp import XMP_APP1_HEADER, build_xmp
 
-__all__ = [
-    "write_jpeg_dct",
-    "read_jpeg_dct",
-    "read_jpeg_pixels",
-    "encode_jpeg_pixels",
-    "write_jpeg_pixels",
-    "insert_xmp",
-    "extract_xmp",
-    "read_xmp",
-    "build_xmp",
-    "parse_xmp",
-    "jpeg_frame",
-    "jpeg_entropy_problem",
-]
-
-_SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
-_NO_LENGTH = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0..7
+__all__ = ["write_jpeg_dct", "read_jpeg_dct", "encode_jpeg_pixels", "write_jpeg_pixels", "insert_xmp"]
 
 
 def _xmp_bytes(xmp) -> bytes | None:
@@ -58,118 +39,6 @@ def _xmp_bytes(xmp) -> bytes | None:
     raise TypeError("xmp must be None, a packet (bytes/str) or a dict of build_xmp arguments")
 
 
-def _segments(data: bytes):
-    """Yield (marker, start, end) for the header segments after SOI, up to and excluding SOS."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG stream (no SOI marker)")
-    pos = 2
-    n = len(data)
-    while pos < n:
-        if data[pos] != 0xFF:
-            raise ValueError(f"corrupt JPEG header at byte {pos}")
-        while pos < n and data[pos] == 0xFF:  # fill bytes
-            pos += 1
-        if pos >= n:
-            break
-        marker = data[pos]
-        start = pos - 1
-        pos += 1
-        if marker == _SOS or marker == _EOI:
-            yield marker, start, start
-            return
-        if marker in _NO_LENGTH:
-            yield marker, start, pos
-            continue
-        if pos + 2 > n:
-            raise ValueError("truncated JPEG header")
-        length = int.from_bytes(data[pos:pos + 2], "big")
-        end = pos + length
-        if length < 2 or end > n:
-            raise ValueError("truncated JPEG header")
-        yield marker, start, end
-        pos = end
-
-
-#: SOF markers of Huffman-coded frames: baseline, extended, progressive, lossless. The arithmetic-coded
-#: ones (0xC9..0xCB, 0xCD..0xCF) can code a flat image in far under a bit per block, so no size bound
-#: holds for them, and no camera writes them: they are refused.
-_SOF_HUFFMAN = {0xC0, 0xC1, 0xC2, 0xC3}
-_SOF_OTHER = {0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def jpeg_frame(data: bytes) -> dict:
-    """The frame header of a JPEG stream: ``{"sof": marker, "width", "height", "components"}``
-    (header segments only; ValueError for a stream without a usable frame header)."""
-    for marker, start, end in _segments(data):
-        if marker in _SOF_HUFFMAN or marker in _SOF_OTHER:
-            seg = data[start + 4:end]
-            if len(seg) < 6:
-                raise ValueError("truncated JPEG frame header")
-            return {"sof": marker, "height": int.from_bytes(seg[1:3], "big"),
-                    "width": int.from_bytes(seg[3:5], "big"), "components": seg[5]}
-    raise ValueError("no JPEG frame header before the scan")
-
-
-@contextlib.contextmanager
-def _jpeglib_tmp():
-    """jpeglib writes its own ``NamedTemporaryFile(delete=False)`` files and leaves them behind when
-    a call fails (a 0-byte file in /tmp per failed encode): run it with a private temp folder that
-    is removed afterwards, whatever happens."""
-    with _TMP_LOCK, tempfile.TemporaryDirectory(prefix="resvr-jpeglib-") as d:
-        saved = tempfile.tempdir
-        tempfile.tempdir = d
-        try:
-            yield Path(d)
-        finally:
-            tempfile.tempdir = saved
-
-
-_TMP_LOCK = threading.RLock()
-_LIBJPEG_WARNING = re.compile(r"JPEG|Premature|Corrupt|Huffman|marker|SOS|progression|scanlines", re.I)
-
-
-def jpeg_entropy_problem(path) -> str | None:
-    """Decode the entropy-coded data of a JPEG file (coefficients only, no IDCT) and return libjpeg's
-    first warning, or None when the stream is clean.
-
-    libjpeg treats a scan that is cut short (a marker or the end of the file mid-scan), bad Huffman
-    codes and extraneous bytes as *warnings*: it fills the rest with grey and goes on, and neither
-    Pillow nor jpeglib reports them except by printing to the C stderr. So the C-level stderr (fd 2)
-    is captured while jpeglib reads the coefficients; text that is not a libjpeg warning is passed on.
-    """
-    import sys
-
-    import jpeglib
-
-    path = Path(path)
-    with _jpeglib_tmp() as d, open(d / "stderr", "w+b") as cap:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        err = None
-        try:
-            os.dup2(cap.fileno(), 2)
-            try:
-                jpeglib.read_dct(str(path)).load()
-            except Exception as e:  # noqa: BLE001 - libjpeg's fatal errors come back as IOError etc.
-                err = e
-            finally:
-                os.dup2(saved, 2)
-        finally:
-            os.close(saved)
-        cap.seek(0)
-        text = cap.read().decode("utf-8", "replace")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    bad = [ln for ln in lines if _LIBJPEG_WARNING.search(ln)]
-    other = [ln for ln in lines if ln not in bad]
-    if other:
-        print("\n".join(other), file=sys.stderr)
-    if bad:
-        return bad[0]
-    if err is not None:
-        return " ".join(str(err).split()) or type(err).__name__
-    return None
-
-
 def insert_xmp(data: bytes, packet: bytes) -> bytes:
     """Insert an APP1 XMP segment after SOI and any APP0 (JFIF/JFXX) segments; an existing XMP APP1
     segment is dropped first."""
@@ -179,7 +48,7 @@ def insert_xmp(data: bytes, packet: bytes) -> bytes:
     segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
     at = 2
     drop = []
-    for marker, start, end in _segments(data):
+    for marker, start, end in segments(data):
         if marker == 0xE0 and at == start:
             at = end
         if marker == 0xE1 and data[start + 4:start + 4 + len(XMP_APP1_HEADER)] == XMP_APP1_HEADER:
@@ -190,16 +59,6 @@ def insert_xmp(data: bytes, packet: bytes) -> bytes:
         if start < at:
             at -= end - start
     return bytes(out[:at]) + segment + bytes(out[at:])
-
-
-def extract_xmp(data: bytes) -> bytes | None:
-    """The XMP packet of the first APP1 XMP segment, or None."""
-    for marker, start, end in _segments(data):
-        if marker == 0xE1:
-            body = data[start + 4:end]
-            if body.startswith(XMP_APP1_HEADER):
-                return body[len(XMP_APP1_HEADER):]
-    return None
 
 
 def _check_dct(Y, Cb, Cr, qt):
@@ -240,7 +99,7 @@ def write_jpeg_dct(path, Y, Cb, Cr, qt, xmp=None, overwrite: bool = False) -> Pa
     (Y, Cb, Cr), qt = _check_dct(Y, Cb, Cr, qt)
     packet = _xmp_bytes(xmp)
     path = Path(path)
-    with _jpeglib_tmp() as d:  # jpeglib's own temp files go there too, and all are removed
+    with jpeglib_tempdir() as d:  # jpeglib's own temp files go there too, and all are removed
         tmp = d / "out.jpg"
         im = jpeglib.from_dct(Y, Cb, Cr, qt=qt)
         im.quant_tbl_no = np.array([0, 1, 1])
@@ -272,7 +131,7 @@ def read_jpeg_dct(path):
     path = Path(path)
     _require_jpeg(path)
     try:
-        with _jpeglib_tmp():
+        with jpeglib_tempdir():
             im = jpeglib.read_dct(str(path))
             Y, Cb, Cr, K, qt = im.Y, im.Cb, im.Cr, im.K, im.qt
     except Exception as e:  # noqa: BLE001
@@ -284,10 +143,6 @@ def read_jpeg_dct(path):
     return (np.asarray(Y, dtype=np.int16), np.asarray(Cb, dtype=np.int16), np.asarray(Cr, dtype=np.int16),
             np.asarray(qt, dtype=np.uint16))
 
-
-def read_jpeg_pixels(path) -> np.ndarray:
-    """Decode with Pillow (libjpeg-turbo) to uint8 RGB (H, W, 3), with the checks of load_image."""
-    return load_image(path)
 
 
 def encode_jpeg_pixels(rgb_uint8, quality: float, xmp=None) -> bytes:
@@ -320,20 +175,3 @@ def write_jpeg_pixels(path, rgb_uint8, quality: int, xmp=None, overwrite: bool =
     return write_bytes_atomic(path, encode_jpeg_pixels(rgb_uint8, quality, xmp), overwrite)
 
 
-def read_xmp(path) -> dict:
-    """``{"GPano": {...}, "resvr": {...}}`` from the file's XMP; empty dicts when it has none."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(1 << 20)  # header segments are at the start; 1 MiB is ample
-    try:
-        packet = extract_xmp(head)
-    except ValueError as e:
-        raise BadInput(f"{path}: {e}") from None
-    if packet is None:
-        return {"GPano": {}, "resvr": {}}
-    try:
-        return parse_xmp(packet)
-    except ValueError as e:
-        raise BadInput(f"{path}: {e}") from None

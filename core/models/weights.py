@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from .. import registry
+from .. import registry, resources
 from ..errors import BadInput, MethodUnavailable
 from .pipelines import build_model, build_part
 
 FORMAT = "resvr-weights/1"
-ASSETS = Path(os.environ.get("RESVR_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
+ASSETS = resources.ASSETS
 def default_weights_path(method: str) -> Path:
     """The shipped weights of a learned method (``registry.MethodInfo.weights``)."""
     return ASSETS / "weights" / registry.get(method).weights

@@ -1,6 +1,6 @@
 """Training data: ERP panoramas from a folder and ERP panoramas synthesised from photographs.
 
-* ``load_erp_folder``: real ERP images (kept in RAM as uint8 tensors).
+* ``list_images`` + ``load_rgb``: real ERP images (kept in RAM as uint8 tensors).
 * ``synth_cubemap_erp``: six photographs as the faces of a cube map, each a random square crop,
   rotated by a multiple of 90 degrees and flipped at random, converted to a 2:1 ERP. Real
   photographic texture with true ERP distortion at any resolution.

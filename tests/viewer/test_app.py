@@ -14,8 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_sample_lookup_order(tmp_path, monkeypatch):
-    import resvr.core
-    import resvr.viewer.main_window as mw
+    from resvr.core import resources
 
     # RESVR_SAMPLE wins when it holds a bundle
     own = tmp_path / "own"
@@ -23,13 +22,12 @@ def test_sample_lookup_order(tmp_path, monkeypatch):
     (own / "bundle.yaml").write_text("stem: x\n")
     monkeypatch.setenv("RESVR_SAMPLE", str(own))
     assert sample_bundle_path() == own
-    # a RESVR_SAMPLE without a bundle falls through to the sample shipped in assets/sample
+    # a RESVR_SAMPLE without a bundle falls through to the sample shipped in the package
     monkeypatch.setenv("RESVR_SAMPLE", str(tmp_path / "nowhere"))
-    assert (REPO / "assets" / "sample" / "bundle.yaml").is_file()
-    assert sample_bundle_path() == REPO / "assets" / "sample"
-    # nothing anywhere: None
-    monkeypatch.setattr(mw, "__file__", str(tmp_path / "a" / "viewer" / "main_window.py"))
-    monkeypatch.setattr(resvr.core, "__file__", str(tmp_path / "a" / "core" / "__init__.py"))
+    assert (REPO / "core" / "assets" / "sample" / "bundle.yaml").is_file()
+    assert sample_bundle_path() == REPO / "core" / "assets" / "sample"
+    # nothing anywhere (a build without the sample): None
+    monkeypatch.setattr(resources, "ASSETS", tmp_path / "no-assets")
     assert sample_bundle_path() is None
 
 

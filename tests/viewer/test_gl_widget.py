@@ -1,4 +1,4 @@
-"""The real GL pane driven with pytest-qt: navigation follows DESIGN.md's convention and the
+"""The real GL pane driven with pytest-qt: navigation follows docs/design.md's convention and the
 shader's pixels match resvr.core's bilinear rendering of the same view."""
 import math
 
