@@ -236,7 +236,7 @@ def test_compare_methods_cancel_leaves_nothing(qtbot, tmp_path, cache):
 
 
 def test_a_plain_lr_jpeg_is_explained(qtbot, tmp_path):
-    from resvr.core.cli import encode_jpeg
+    from resvr.core.encode import encode_jpeg
 
     hr = save(tmp_path / "hr.png", make_pano(512, 256))
     lr = tmp_path / "lr.jpg"
