@@ -116,6 +116,7 @@ def _check_cli(case: dict, r: dict) -> None:
         lines = r["stderr"].splitlines()
         assert r["rc"] == 1, r["stderr"]
         assert len(lines) == 1 and lines[0].startswith("resvr: error: "), r["stderr"]
+        assert not lines[0].startswith("resvr: error: resvr:"), "the program's prefix repeated"
         assert case["message"] in lines[0]
         assert r["out"] == []
     else:
@@ -200,6 +201,20 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
     assert rc == 1 and "Traceback (most recent call last)" in err and "BadInput" in err
     assert err.splitlines()[-1] == "resvr: error: " + str(CORPUS / "images/tiny_1x1.png") + \
         ": image of 1x1 is below the minimum size of 32x16"
+
+
+def test_weights_errors_name_the_method_once(capsys, tmp_path):
+    """The program's prefix is not repeated ("resvr: error: resvr: ..." read as a doubled prefix):
+    a weights problem is named by the method's label."""
+    good = str(CORPUS / "images/good_lr.jpg")
+    base = ["render", good, "-o", str(tmp_path / "v.png"), "--method", "resvr", "--yaw", "0", "--pitch", "0"]
+    rc, err = _main(capsys, *base, "--weights", str(tmp_path / "none.pt"))
+    assert rc == 1 and err == f"resvr: error: ResVR weights not found at {tmp_path / 'none.pt'}\n"
+    bad = CORPUS / "weights/malicious_pickle.pt"
+    rc, err = _main(capsys, *base, "--weights", str(bad))
+    assert rc == 1 and err == (f"resvr: error: ResVR weights: {bad}: refused: not a plain weights file "
+                               "(it asks to run code on load)\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("exc,words", [(IndexError("index 9 is out of bounds"), "unexpected IndexError: index 9"),

@@ -202,7 +202,7 @@ class VRRenderer:
         return self._compiled if self.compile else self.vr.decode_neighbours
 
     def _compile_failed(self, e: Exception) -> None:
-        warnings.warn(f"resvr: torch.compile unavailable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+        warnings.warn(f"torch.compile unavailable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
                       "using eager mode")
         self.compile = False
         self._compiled = None

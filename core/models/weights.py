@@ -143,25 +143,28 @@ def load_weights(method: str, path=None, device="cpu", part: str | None = None):
     device, which allocates nothing) are checked before the real module is built and loaded.
     MethodUnavailable with one line for any problem."""
     path = Path(path) if path else default_weights_path(method)
+    # named by label ("ResVR weights: ..."): the method id "resvr" would read as the program's own
+    # prefix in the CLI's "resvr: error: ..." line
+    who = f"{registry.label(method)} weights"
     if not path.exists():
-        raise MethodUnavailable(f"{method}: weights not found at {path}")
+        raise MethodUnavailable(f"{who} not found at {path}")
     try:
         blob = safe_load(path)
     except BadInput as e:
-        raise MethodUnavailable(f"{method}: {e}") from None
+        raise MethodUnavailable(f"{who}: {e}") from None
     if (isinstance(blob, dict) and "model" in blob and "state_dict" not in blob
             and isinstance(blob.get("cfg"), dict) and "model" in blob["cfg"]):  # a training checkpoint
         blob = {"format": FORMAT, "name": path.stem, "version": "ckpt", "cfg": blob["cfg"]["model"],
                 "state_dict": blob["model"], "meta": {"iterations": blob.get("iter")}}
     if not isinstance(blob, dict) or "state_dict" not in blob or "cfg" not in blob:
-        raise MethodUnavailable(f"{method}: {path} is not a ResVR weight file")
+        raise MethodUnavailable(f"{who}: {path} is not a ResVR weight file")
     try:
         cfg = check_config(blob["cfg"], method)
         with torch.device("meta"):
             expected = build_model(cfg, entropy=False).state_dict()
         check_state_dict(blob["state_dict"], expected)
     except (ValueError, TypeError) as e:
-        raise MethodUnavailable(f"{method}: {path}: refused: {' '.join(str(e).split())}") from None
+        raise MethodUnavailable(f"{who}: {path}: refused: {' '.join(str(e).split())}") from None
     prefix = f"{part}." if part else ""
     model = build_part(cfg, part) if part else build_model(cfg, entropy=False)
     model.load_state_dict({k[len(prefix):]: v.float() if v.is_floating_point() else v
