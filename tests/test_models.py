@@ -97,6 +97,54 @@ def test_encoded_file_is_standard_jpeg_at_target_bpp_and_decodes_like_the_model(
         LearnedEncoder("resvr", w).encode(tmp_path / "hr.png", tmp_path / "lr.jpg", bpp=0.3)
 
 
+def _retabled_jpeg(path, src, tables, numbers):
+    """``src``'s coefficients rewritten with other quantisation tables and table numbers per component
+    (a file of one table for all three, chroma first, or three tables); -> the tables written."""
+    import jpeglib
+
+    im = jpeglib.read_dct(str(src))
+    qt = np.stack([im.qt[0], im.qt[1], np.maximum(im.qt[1] // 2, 1)])[list(tables)].astype(np.uint16)
+    out = jpeglib.from_dct(im.Y, im.Cb, im.Cr, qt=qt)
+    out.quant_tbl_no = np.array(numbers)
+    out.samp_factor = np.array([[1, 1]] * 3)
+    out.write_dct(str(path))
+    return qt
+
+
+@pytest.mark.parametrize("tables,numbers", [((0,), (0, 0, 0)),          # one table for all (qt[1] absent)
+                                            ((1, 0), (1, 0, 0)),        # chroma's table numbered 0
+                                            ((0, 1, 2), (0, 1, 2))])    # Cb and Cr tables differ
+def test_dequantised_maps_follow_each_components_table(tmp_path, tables, numbers):
+    """Any YCbCr JPEG's tables, as its header assigns them: the dequantised maps turned back into
+    pixels equal libjpeg's own decode (Pillow) of the same file, within IDCT rounding."""
+    from resvr.core.jpeg.container import read_jpeg_dct
+    from resvr.core.models.codec import dequantised_maps
+
+    Image.fromarray(textured_erp(32, 64)).save(tmp_path / "src.jpg", quality=85, subsampling=0)
+    qt = _retabled_jpeg(tmp_path / "x.jpg", tmp_path / "src.jpg", tables, numbers)
+    Y, Cb, Cr, q = read_jpeg_dct(tmp_path / "x.jpg")
+    assert np.array_equal(q[0], qt[numbers[0]]) and np.array_equal(q[1], qt[numbers[1]])
+    assert np.array_equal(q[-1], qt[numbers[2]]) and len(q) == (2 if numbers[1] == numbers[2] else 3)
+    with Image.open(tmp_path / "x.jpg") as im:
+        pil = np.asarray(im.convert("RGB")).astype(np.float64)
+    ours = maps_to_rgb(dequantised_maps(Y, Cb, Cr, q))[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255
+    assert np.abs(pil - ours).max() <= 3.0 and np.abs(pil - ours).mean() < 0.6
+
+
+def test_hyperthumbnail_renders_a_single_table_jpeg(tmp_path, capsys):
+    """A 4:4:4 JPEG with one quantisation table (no qt[1]) renders through the CLI like any other."""
+    from resvr.core.cli import main
+
+    Image.fromarray(textured_erp(32, 64)).save(tmp_path / "src.jpg", quality=85, subsampling=0)
+    _retabled_jpeg(tmp_path / "one.jpg", tmp_path / "src.jpg", (0,), (0, 0, 0))
+    w = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT)
+    rc = main(["render", str(tmp_path / "one.jpg"), "-o", str(tmp_path / "v.png"), "--method", "hyperthumbnail",
+               "--weights", str(w), "--yaw", "0", "--pitch", "0", "--size", "32x24"])
+    assert rc == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "v.png") as im:
+        assert im.size == (32, 24) and np.isfinite(np.asarray(im, np.float64)).all()
+
+
 def test_resvr_view_is_identical_whole_or_in_chunks(tmp_path):
     from resvr.core.methods import ResVRMethod
 

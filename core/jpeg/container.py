@@ -124,8 +124,10 @@ def _require_jpeg(path: Path) -> bytes:
 
 def read_jpeg_dct(path):
     """Read (Y, Cb, Cr, qt): int16 (h/8, w/8, 8, 8) coefficients in natural order and the uint16
-    (n, 8, 8) tables. For files other than ours, chroma may be subsampled (smaller Cb/Cr) and
-    ``qt`` lists every table present (our files: two, Y uses 0, chroma 1)."""
+    tables in component order: (2, 8, 8) Y's and the chroma's when Cb and Cr share a table (always
+    in our files), else (3, 8, 8) Y's, Cb's and Cr's. A file may hold one table for all three
+    components, or number its tables in any order: ``qt`` follows each component's table number,
+    so ``qt[0]`` is always Y's. For files other than ours, chroma may be subsampled (smaller Cb/Cr)."""
     import jpeglib
 
     path = Path(path)
@@ -133,15 +135,19 @@ def read_jpeg_dct(path):
     try:
         with jpeglib_tempdir():
             im = jpeglib.read_dct(str(path))
-            Y, Cb, Cr, K, qt = im.Y, im.Cb, im.Cr, im.K, im.qt
+            Y, Cb, Cr, K, qt, tbl = im.Y, im.Cb, im.Cr, im.K, im.qt, im.quant_tbl_no
     except Exception as e:  # noqa: BLE001
         raise BadInput(f"{path}: cannot read JPEG coefficients ({' '.join(str(e).split())})") from None
     if K is not None:
         raise BadInput(f"{path}: CMYK JPEG; a YCbCr file was expected")
     if Cb is None or Cr is None:
         raise BadInput(f"{path}: grayscale JPEG; a YCbCr file was expected")
+    qt, tbl = np.asarray(qt, dtype=np.uint16), [int(t) for t in np.asarray(tbl).reshape(-1)]
+    if qt.ndim != 3 or qt.shape[1:] != (8, 8) or len(tbl) != 3 or not all(0 <= t < len(qt) for t in tbl):
+        raise BadInput(f"{path}: JPEG quantisation tables do not match its components")
+    order = tbl[:2] if tbl[1] == tbl[2] else tbl
     return (np.asarray(Y, dtype=np.int16), np.asarray(Cb, dtype=np.int16), np.asarray(Cr, dtype=np.int16),
-            np.asarray(qt, dtype=np.uint16))
+            np.ascontiguousarray(qt[order]))
 
 
 

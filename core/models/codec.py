@@ -118,12 +118,16 @@ class LearnedJPEG(nn.Module):
 
 
 def dequantised_maps(Y, Cb, Cr, qt) -> torch.Tensor:
-    """Coefficients read from a file -> dequantised zig-zag maps (1, 3, 64, h, w) float32."""
+    """Coefficients read from a file -> dequantised zig-zag maps (1, 3, 64, h, w) float32.
+    ``qt``: the tables in component order (``read_jpeg_dct``): (2, 8, 8) Y's and the shared chroma
+    table, or (3, 8, 8) Y's, Cb's and Cr's."""
     import numpy as np
 
     qt = torch.from_numpy(np.asarray(qt, dtype=np.float32))
+    if qt.ndim != 3 or qt.shape[0] not in (2, 3) or qt.shape[1:] != (8, 8):
+        raise ValueError(f"quantisation tables must be (2 or 3, 8, 8), got {tuple(qt.shape)}")
     comps = []
-    for arr, t in ((Y, qt[0]), (Cb, qt[1]), (Cr, qt[1])):
+    for arr, t in ((Y, qt[0]), (Cb, qt[1]), (Cr, qt[-1])):
         c = torch.from_numpy(np.asarray(arr, dtype=np.float32)) * t       # (h, w, 8, 8)
         comps.append(to_zigzag(c).permute(2, 0, 1))
     return torch.stack(comps)[None]
