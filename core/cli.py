@@ -207,18 +207,23 @@ def _encode_jpeg_cmd(args) -> int:
 
 
 def _encode_learned_cmd(args) -> int:
-    from .encode import LearnedEncoder
+    """A learned encoder; its rate knob is ``--qscale`` (a learned JPEG codec's table scale) or
+    ``--quality`` (a network followed by a standard JPEG, DINN360), besides ``--bpp``."""
     from .device import pick_device
+    from .encode import make_encoder
 
-    if args.quality is not None:
-        raise UsageError("--quality applies to --method jpeg; use --bpp or --qscale for the learned methods")
     if args.scale != 4:
         raise UsageError("the learned methods are trained for --scale 4 only")
-    bpp = None if args.qscale is not None else (args.bpp if args.bpp is not None else 0.3)
-    enc = LearnedEncoder(args.method, args.weights, pick_device(args.device))
-    res = enc.encode(args.input, args.output, bpp=bpp, qscale=args.qscale, overwrite=args.overwrite)
+    enc = make_encoder(args.method, args.weights, pick_device(args.device))
+    other = "quality" if enc.knob == "qscale" else "qscale"
+    if getattr(args, other) is not None:
+        raise UsageError(f"--{other} does not apply to --method {args.method}; use --bpp or --{enc.knob}")
+    knob = getattr(args, enc.knob)
+    bpp = None if knob is not None else (args.bpp if args.bpp is not None else 0.3)
+    res = enc.encode(args.input, args.output, bpp=bpp, overwrite=args.overwrite, **{enc.knob: knob})
     if not args.quiet:
-        print(f"{res['path']}: {args.method} {res['lr_size'][0]}x{res['lr_size'][1]} qscale {res['qscale']:.4g}, "
+        k = f"qscale {res['qscale']:.4g}" if enc.knob == "qscale" else f"quality {res['quality']}"
+        print(f"{res['path']}: {args.method} {res['lr_size'][0]}x{res['lr_size'][1]} {k}, "
               f"{res['bpp']:.4f} bpp ({res['bytes']} bytes)")
     return 0
 
@@ -284,6 +289,7 @@ def _add_eval(ev) -> None:
     ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
     ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
     ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
+    ev.add_argument("--dinn-weights", default=None, metavar="PT", help="DINN360 weights (default: the shipped weights)")
     ev.add_argument("--ablation", action="append", default=[], metavar="NAME=PT",
                     help="extra ResVR row 'ResVR (NAME)' with these weights (repeatable)")
     ev.add_argument("--methods", default=None, metavar="LIST",
@@ -332,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     rate = e.add_mutually_exclusive_group()
     rate.add_argument("--bpp", type=_positive_float, default=None,
                       help="target bits per HR pixel, from the real file size (default 0.3)")
-    rate.add_argument("--qscale", type=_positive_float, default=None, help="QPM table scale (learned methods)")
-    rate.add_argument("--quality", type=_quality, default=None, help="JPEG quality 1..100 (jpeg)")
+    rate.add_argument("--qscale", type=_positive_float, default=None, help="QPM table scale (resvr, hyperthumbnail)")
+    rate.add_argument("--quality", type=_quality, default=None, help="JPEG quality 1..100 (jpeg, dinn360)")
     e.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     e.add_argument("--weights", default=None, help="model weights (.pt) for the learned methods")
     e.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -373,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test, for tests)")
     b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
     b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
+    b.add_argument("--dinn-weights", default=None, metavar="PT", help="DINN360 weights (default: the shipped weights)")
     b.add_argument("--photos", default=None, metavar="DIR",
                    help="synthesise the panoramas from these photographs (default: procedural texture)")
     b.add_argument("--repeats", type=int, default=None, help="views per latency measurement")

@@ -213,3 +213,42 @@ class HyperThumbnailMethod(Method):
         if self.path is None:
             raise RuntimeError("prepare() a file before render()")
         return self._to_numpy(render_view(self.hr, view, self.mode))
+
+
+@register
+class DINN360Method(SampledMethod):
+    """DINN360: the reverse upscaling of the decoded LR JPEG (latent z = 0) gives the whole HR ERP
+    once (cached as ``hr``, ``models.dinn360.upscale_erp``: banded, wrapped in longitude, each
+    band at its latitudes), then each view is resampled from it (bicubic, as for HyperThumbnail).
+    float32 throughout (the network is small; an INN is not run in reduced precision)."""
+
+    name = "dinn360"
+    mode = "bicubic"
+
+    def __init__(self, device=None, weights=None, mode: str | None = None):
+        super().__init__(device, weights)
+        from .models.weights import load_weights
+
+        self.model, self.winfo = load_weights("dinn360", weights, self.device)
+        self.mode = mode or self.mode
+        self.erp = None
+
+    @property
+    def hr(self) -> torch.Tensor | None:
+        """The decoded HR ERP, uint8 (3, H, W) (what views are resampled from)."""
+        return self.erp
+
+    def prepare(self, path) -> None:
+        self.path = Path(path)
+        img = load_image(self.path)
+        lr = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        self.erp = self.decode(lr)
+        self.info = {"size": (lr.shape[-1], lr.shape[-2]), "hr_size": (self.erp.shape[-1], self.erp.shape[-2]),
+                     "model": self.winfo.get("name")}
+
+    def decode(self, lr: torch.Tensor) -> torch.Tensor:
+        """Full HR ERP as uint8 (3, H, W) on the method's device."""
+        from .models.dinn360 import upscale_erp
+
+        hr = upscale_erp(self.model, lr)[0]
+        return hr.clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)

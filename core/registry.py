@@ -15,7 +15,7 @@ One :class:`MethodInfo` per method. What derives from it:
 The implementation of a render method (a ``methods.Method`` subclass) registers itself under
 the same id with ``methods.register``.
 
-How to add a method (DINN360 is next):
+How to add a method (DINN360 was added this way):
 
 1. add one ``MethodInfo`` to ``METHODS`` below (the order is the viewer's pane order);
 2. write its ``methods.Method`` subclass (``@register``; ``name`` = the id), with its model and
@@ -72,6 +72,8 @@ METHODS: tuple[MethodInfo, ...] = (
                reads_dct=True, weights="hyperthumbnail.pt", colour="#ffb74d",
                eval_rows=(("ht-bil", "HyperThumbnail & Bilinear", "bilinear"),
                           ("ht-bic", "HyperThumbnail & Bicubic", "bicubic"))),
+    MethodInfo("dinn360", "DINN360 + Bicubic", learned=True, suffix=".dinn.jpg", reads="dinn360", weights="dinn360.pt",
+               colour="#aed581", eval_rows=(("dinn-bic", "DINN360 & Bicubic", "bicubic"),)),
     MethodInfo("resvr", "ResVR", learned=True, suffix=".resvr.jpg", reads="resvr", weights="resvr.pt",
                colour="#4fc3f7", eval_rows=(("resvr", "ResVR", "resvr"),)),
     MethodInfo("reference", "Reference (HR)", reads="reference", colour="#e0e0e0"),

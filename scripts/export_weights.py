@@ -3,6 +3,7 @@
 their logs, and write the model card from the logs and configs.
 
     .venv/bin/python scripts/export_weights.py [--resvr runs/resvr_cpu] [--ht runs/ht_cpu] [--which best|latest]
+    .venv/bin/python scripts/export_weights.py --dinn runs/dinn360 --which latest   # DINN360 only
 
 Ablation runs (``--ablation runs/resvr_cpu_2d``, repeatable) are exported the same way, but to
 ``checkpoints/<name>/weights.pt`` with their log beside it, not into core/assets/ (the viewer does not
@@ -58,6 +59,49 @@ def export_run(run: Path, which: str, where):
     return dst, blob, s
 
 
+def export_dinn(run: Path, which: str, out: Path) -> None:
+    """DINN360 alone: ``out/dinn360.pt`` and ``out/logs/<name>.csv``, and its section of
+    ``out/MODEL_CARD.md`` replaced (the other sections are left as they are). A checkpoint before
+    the end of the config's schedule is labelled INTERIM in the card and in the weight file's meta."""
+    dst, blob, s = export_run(run, which, lambda name: (out / "dinn360.pt", out / "logs" / f"{name}.csv"))
+    cfg = blob["cfg"]
+    total = int(cfg["train"]["iters"])
+    interim = blob["iter"] < total
+    if interim:   # say so in the file too (the viewer and the CLI show its name and version)
+        w = torch.load(dst, map_location="cpu", weights_only=True)
+        w["version"] = f"{w['version']}-interim-{blob['iter']}"
+        w["meta"]["interim"] = True
+        torch.save(w, dst)
+    nparam = count_params(build_model(cfg["model"]))
+    status = (f"**INTERIM**: iteration {blob['iter']:,} of the {total:,} the config plans; the training campaign "
+              "continues (resume `runs/dinn360/latest.pt`), so these weights are not the final ones."
+              if interim else f"End of the planned schedule ({total:,} iterations).")
+    sec = [f"## dinn360 (`{dst.name}`, {dst.stat().st_size / 1e6:.2f} MB, {nparam / 1e6:.2f}M parameters)",
+           f"- {status}",
+           f"- Config: `{cfg.get('name')}` (below): the CPU-size DINN360 re-implementation (`core/models/dinn360.py`, "
+           "its assumptions in the module docstring), trained with the poster's backflow protocol and the LR image "
+           "through a simulated JPEG (IJG tables at quality 80..98; 20 % of iterations without JPEG), float32, "
+           f"one thread, niced, beside the two other campaign runs on 2 cores. Checkpoint '{which}', training wall "
+           f"time {s['wall_s_total'] / 3600:.2f} h in {s['segments']} segment(s).",
+           "- Data: the same training data and split as the models above (`core/train/configs/split.yaml`).",
+           f"- Held-out validation PSNR on DPS viewport samples (64x64 HR patches, JPEG at quality "
+           f"{cfg['model'].get('dinn', {}).get('eval_quality', 85)}; not comparable with the rows above, whose "
+           f"patches and codecs differ): {s['val_by_iter'].get(blob['iter'], 'n/a')} dB at the exported iteration; "
+           f"best {s['best_val_psnr']} dB at iteration {s['best_val_iter']}. Full numbers: docs/results.md.",
+           f"- Log: `logs/{cfg.get('name')}.csv`.", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
+    card_path = out / "MODEL_CARD.md"
+    card = card_path.read_text().splitlines() if card_path.exists() else ["# Model card: resvr-viewer weights", ""]
+    start = next((i for i, line in enumerate(card) if line.startswith("## dinn360")), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(card)) if card[i].startswith("## ")), len(card))
+        card[start:end] = sec
+    else:
+        card += [""] * (card[-1] != "") + sec
+    card_path.write_text("\n".join(card).rstrip("\n") + "\n")
+    print(f"exported dinn360: {dst} ({dst.stat().st_size / 1e6:.2f} MB), iteration {blob['iter']}"
+          + (" (INTERIM)" if interim else ""))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--resvr", default="runs/resvr_cpu")
@@ -65,7 +109,12 @@ def main():
     ap.add_argument("--which", default="best", choices=("best", "latest"))
     ap.add_argument("--out", default=str(ROOT / "core" / "assets" / "weights"))
     ap.add_argument("--ablation", action="append", default=[], metavar="RUN_DIR")
+    ap.add_argument("--dinn", default=None, metavar="RUN_DIR",
+                    help="export only DINN360 from this run (e.g. runs/dinn360) and replace its model-card section")
     a = ap.parse_args()
+    if a.dinn:
+        export_dinn(ROOT / a.dinn, a.which, Path(a.out))
+        return
     if a.ablation:
         def beside_checkpoints(name):
             return ROOT / "checkpoints" / name / "weights.pt", ROOT / "checkpoints" / name / "log.csv"

@@ -7,6 +7,7 @@ import json
 from resvr.core.bench import METHODS, QUICK
 from resvr.core.cli import main
 from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
+from tests.test_dinn360 import TINY_DINN
 
 
 def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
@@ -16,9 +17,10 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     cfg = {**TINY_RESVR, "vr": {**TINY_RESVR["vr"], "amp": 32, "hidden": 32}}
     rw = save_tiny_checkpoint(tmp_path / "resvr.pt", cfg, seed=1)
     hw = save_tiny_checkpoint(tmp_path / "ht.pt", TINY_HT, seed=2)
+    dw = save_tiny_checkpoint(tmp_path / "dinn.pt", TINY_DINN, seed=3)
     out = tmp_path / "report"
     rc = main(["--threads", "1", "-q", "bench", "--quick", "-o", str(out), "--device", "cpu",
-               "--resvr-weights", str(rw), "--ht-weights", str(hw)])
+               "--resvr-weights", str(rw), "--ht-weights", str(hw), "--dinn-weights", str(dw)])
     assert rc == 0
     md = (out / "bench.md").read_text()
     rep = json.loads((out / "bench.json").read_text())
@@ -50,8 +52,9 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     assert ar["macs_per_pixel"] == 4 * ar["macs_per_neighbour"] and ar["gemm_gflops"] > 0
     assert "kFLOP per viewport pixel" in md
     assert rep["viewports"]["resvr"]["fast_vs_fp32_psnr_db"] >= 45
-    for m in ("resvr", "hyperthumbnail"):
+    for m in ("resvr", "hyperthumbnail", "dinn360"):
         assert rep["encode"][m]["encode_s"] > 0, rep["encode"][m]
+    assert rep["lr_files"]["dinn360"] == "learned encode" and "prepare() is the full-ERP reverse upscaling" in md
     assert "## Encode" in md
     # first view / further views for each panorama size, ResVR (both table modes) and HT
     for e in rep["nerv"]:

@@ -112,13 +112,17 @@ def test_encode_all_writes_a_bundle_the_loader_accepts(tmp_path, hr_png, monkeyp
     from resvr.core import encode as enc
     from resvr.core.bundle import load_bundle
 
+    from tests.test_dinn360 import TINY_DINN
+
     w = {"resvr": save_tiny_checkpoint(tmp_path / "r.pt", TINY_RESVR),
-         "hyperthumbnail": save_tiny_checkpoint(tmp_path / "h.pt", TINY_HT)}
+         "hyperthumbnail": save_tiny_checkpoint(tmp_path / "h.pt", TINY_HT),
+         "dinn360": save_tiny_checkpoint(tmp_path / "d.pt", TINY_DINN)}
     out = tmp_path / "bundle"
     res = enc.encode_bundle(hr_png, out, bpp=0.35, weights=w)
     b = load_bundle(out)
     assert b.hr_size == (256, 128) and b.reference.name == "pano.png"
-    for m in ("resvr", "hyperthumbnail", "jpeg"):
+    assert b.entries["dinn360"].file.name == "pano.dinn.jpg"
+    for m in ("resvr", "hyperthumbnail", "dinn360", "jpeg"):
         assert abs(b.entries[m].bpp - 0.35) <= 0.01, (m, b.entries[m].bpp)
         assert b.entries[m].bpp == pytest.approx(res[m]["bpp"], abs=1e-5)
         with Image.open(b.entries[m].file) as im:

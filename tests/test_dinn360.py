@@ -195,3 +195,46 @@ def test_training_run_resumes_inside_its_schedule(tmp_path):
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0].startswith("iter,time_s,lr,loss,pix,guide,zloss,jpeg_q") and len(rows) == 5
     assert all(85 <= float(r.split(",")[7]) <= 95 for r in rows[1:])             # qualities drawn in range
+
+
+def test_cli_round_trip_encode_then_render(tmp_path, capsys):
+    """``resvr encode --method dinn360`` writes a standard JPEG at the target bpp with the project's
+    XMP; ``resvr render --method dinn360`` shows the right part of the panorama from it."""
+    from resvr.core.cli import main
+    from resvr.core.jpeg.markers import read_xmp
+    from resvr.core.models.weights import export_weights
+    from tests.helpers import save_tiny_checkpoint
+    from tests.test_cli_learned import _check_view
+
+    hr_png = tmp_path / "pano.png"
+    Image.fromarray(textured_erp(128, 256, seed=7)).save(hr_png)
+    torch.manual_seed(0)
+    ck = save_tiny_checkpoint(tmp_path / "d.pt", TINY_DINN, seed=1)
+    w = export_weights(ck, tmp_path / "dinn360.pt", name="dinn-tiny")
+    lr = tmp_path / "pano.dinn.jpg"
+    assert main(["encode", str(hr_png), "-o", str(lr), "--method", "dinn360", "--weights", str(w), "--bpp", "0.4"]) == 0
+    out = capsys.readouterr().out
+    with Image.open(lr) as im:
+        assert im.format == "JPEG" and im.size == (64, 32)
+    bpp = lr.stat().st_size * 8 / (256 * 128)
+    assert abs(bpp - 0.4) <= 0.01 and f"{bpp:.4f} bpp" in out
+    x = read_xmp(lr)
+    assert x["GPano"]["ProjectionType"] == "equirectangular" and x["resvr"]["Method"] == "dinn360"
+    assert int(x["resvr"]["HRWidth"]) == 256 and float(x["resvr"]["Quality"]) >= 1
+    # an untrained DINN360 is the Haar transform: its LR is the 4x4 box average of the HR image
+    hr = np.asarray(Image.open(hr_png).convert("RGB")).astype(np.float64)
+    box = hr.reshape(32, 4, 64, 4, 3).mean((1, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.floor(box + 0.5).astype(np.uint8)).save(buf, format="JPEG", quality=int(float(x["resvr"]["Quality"])),
+                                                         subsampling=0)
+    want = np.asarray(Image.open(buf).convert("RGB")).astype(np.float64)
+    got = np.asarray(Image.open(lr).convert("RGB")).astype(np.float64)
+    assert np.abs(got - want).max() <= 1                                      # the same JPEG of the same LR
+    view = tmp_path / "v.png"
+    assert main(["render", str(lr), "-o", str(view), "--method", "dinn360", "--weights", str(w), "--yaw", "30",
+                 "--pitch", "10", "--fov", "90x60", "--size", "96x64"]) == 0
+    _check_view(np.asarray(Image.open(view).convert("RGB")), hr_png, lr, 30, 10, 90, 60, 96, 64, (22.0, 26.0))   # untrained: 4x4 blocks (25.8 / 29.4 dB)
+    # existing output is not overwritten; a resvr file of weights is refused with one line
+    assert main(["encode", str(hr_png), "-o", str(lr), "--method", "dinn360", "--weights", str(w)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exists" in err[0]

@@ -17,6 +17,7 @@ from resvr.core.errors import BadInput
 from resvr.core.evaluate import ROW_KEYS, evaluate, view_directions, view_groups
 from resvr.core.geometry import View
 from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint, textured_erp
+from tests.test_dinn360 import TINY_DINN
 
 SIZE = (64, 48)
 REPO = Path(__file__).resolve().parents[1]
@@ -30,9 +31,11 @@ def setup(tmp_path_factory):
     Image.fromarray(textured_erp(128, 256, seed=3)).save(folder / "pano.png")
     w = {"resvr": save_tiny_checkpoint(d / "resvr.pt", TINY_RESVR, seed=0),
          "ht": save_tiny_checkpoint(d / "ht.pt", TINY_HT, seed=0),
-         "2d": save_tiny_checkpoint(d / "resvr2d.pt", dict(TINY_RESVR, shape="2d"), seed=1)}
+         "2d": save_tiny_checkpoint(d / "resvr2d.pt", dict(TINY_RESVR, shape="2d"), seed=1),
+         "dinn": save_tiny_checkpoint(d / "dinn.pt", TINY_DINN, seed=0)}
     out = d / "report"
     summary = evaluate(folder, out, bpp=0.3, size=SIZE, n_views=2, resvr_weights=w["resvr"], ht_weights=w["ht"],
+                       dinn_weights=w["dinn"],
                        ablations={"2-D shape": w["2d"]}, device="cpu", rd_bpps=(0.3, 0.5), rd_views=1,
                        lpips=False, progress=False, log=lambda m: None)
     return {"dir": d, "folder": folder, "out": out, "w": w, "summary": summary}
@@ -81,10 +84,10 @@ def test_report_files_and_csv_rows(setup):
     for text in ("| Down & Compression & Up & Render | bpp↓ | WS-PSNR↑ | PSNR↑ | SSIM↑ | LPIPS↓ |",
                  "PSNR(ResVR) − PSNR(HyperThumbnail & Bicubic)",
                  "PSNR(HyperThumbnail & Bicubic) − PSNR(Bicubic & JPEG",
-                 "| ResVR (2-D shape) |", "Rate–distortion", "high latitude"):
+                 "| ResVR (2-D shape) |", "| DINN360 & Bicubic |", "Rate–distortion", "high latitude"):
         assert text in report
-    rd = _rows(out / "rd.csv")  # RD rows: bic-jpeg-bic, ht-bic, resvr, the ablation x 2 targets x 1 view
-    assert len(rd) == 4 * 2 and {r["target_bpp"] for r in rd} == {"0.3", "0.5"}
+    rd = _rows(out / "rd.csv")  # RD rows: bic-jpeg-bic, ht-bic, dinn-bic, resvr, the ablation x 2 targets x 1 view
+    assert len(rd) == 5 * 2 and {r["target_bpp"] for r in rd} == {"0.3", "0.5"}
     s = setup["summary"]
     assert s["checks"]["margin_resvr_ht"] == pytest.approx(s["table"]["resvr"]["psnr"] - s["table"]["ht-bic"]["psnr"])
 

@@ -9,7 +9,7 @@ under ``xvfb-run -a`` on a machine without a display to get the GL pane's frame 
 What it measures (docs/design.md "Measuring"; issue 6):
 
 * **Viewport latency** for 512x512, 1024x768, 1024x1024 and 2048x1536 (field of view 120x90) from
-  a 2048x1024 panorama, per method (bilinear, bicubic, hyperthumbnail, resvr): the median wall
+  a 2048x1024 panorama, per method (bilinear, bicubic, hyperthumbnail, dinn360, resvr): the median wall
   time of ``render`` over a drag sweep of views after a warm-up, and the peak memory that the
   renders add (CPU: peak RSS over the RSS before, read from the kernel's high-water mark
   ``VmHWM``, reset through ``/proc/self/clear_refs``; elsewhere a sampling thread; CUDA:

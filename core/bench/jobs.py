@@ -18,7 +18,7 @@ def _make_method(name, device, weights, fast=True, lazy=True, compile_=False, fu
         return ResVRMethod(device, weights, fast=fast, lazy=lazy, compile=compile_, fused=fused, amx=amx)
     if name == "hyperthumbnail":
         return HyperThumbnailMethod(device, weights, fast=fast)
-    return get_method(name, device=device)
+    return get_method(name, device=device, weights=weights)
 
 
 def _drag(first, n, width, height):
@@ -166,16 +166,17 @@ def job_nerv(job: dict) -> dict:
 def job_encode(job: dict) -> dict:
     import torch
 
-    from ..encode import LearnedEncoder
+    from ..encode import make_encoder
     from ..imageio import load_image
 
     device = torch.device(job["device"])
     res = {}
     for method, weights, out in job["encoders"]:
         try:
-            enc = LearnedEncoder(method, weights, job["device"])
+            enc = make_encoder(method, weights, job["device"])
             hr = load_image(job["hr"])
-            t_an, _ = _timed(device, lambda: enc.analyse(hr))
+            analyse = enc.analyse if hasattr(enc, "analyse") else enc.downscale   # the network part alone
+            t_an, _ = _timed(device, lambda: analyse(hr))
             mem = PeakMemory(device).start()
             t, info = _timed(device, lambda: enc.encode(job["hr"], out, bpp=job["bpp"], overwrite=True))
             res[method] = {"encode_s": t, "analyse_s": t_an, "bpp": info["bpp"], "bytes": info["bytes"],

@@ -167,6 +167,8 @@ def _md_views(r) -> list[str]:
             other.append(f"encoder table (all tiles) {o['encoder_table_s']:.3f} s")
         if "ht_full_decode_s" in o:
             other.append(f"DCT read {o['dct_read_s'] * 1e3:.0f} ms, full-ERP decode {o['ht_full_decode_s']:.3f} s")
+        if meth == "dinn360":
+            other.append("prepare() is the full-ERP reverse upscaling")
         L.append(f"| {meth} | {o['jpeg_decode_s'] * 1e3:.1f} | {', '.join(other) or '–'} | {o['prepare_s']:.3f} | "
                  f"{_peak_mb(o['memory']):.0f} |")
     L += ["", "ResVR's `prepare()` only decodes the JPEG; its encoder table is built lazily, tile by tile, "

@@ -117,7 +117,7 @@ def _weights_info(path):
 
 def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=None, ht_weights=None,
               photos=None, repeats: int | None = None, compile_: bool = False, threads: int | None = None,
-              log=print, command: str | None = None) -> dict:
+              log=print, command: str | None = None, dinn_weights=None) -> dict:
     import numpy as np
     import torch
     from PIL import Image
@@ -130,8 +130,8 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
         cfg["repeats"] = repeats
     threads = threads or torch.get_num_threads()
     out_dir = Path(out_dir)
-    weights = {"resvr": _resolve_weights(resvr_weights, "resvr"),
-               "hyperthumbnail": _resolve_weights(ht_weights, "hyperthumbnail")}
+    weights = {m: _resolve_weights(a, m) for m, a in (("resvr", resvr_weights), ("hyperthumbnail", ht_weights),
+                                                       ("dinn360", dinn_weights))}
     if not any(weights.values()):
         from ..errors import MethodUnavailable
         from ..models.weights import default_weights_path
@@ -165,7 +165,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
                                              work, timeout, log))
         lr_files = {}
         for m in METHODS:
-            enc = report["encode"].get("resvr" if m != "hyperthumbnail" else "hyperthumbnail", {})
+            enc = report["encode"].get(m if m in ("hyperthumbnail", "dinn360") else "resvr", {})
             lr_files[m] = enc.get("path") if enc.get("path") else str(stand_in)
         report["lr_files"] = {m: ("learned encode" if p != str(stand_in) else "stand-in JPEG q90")
                               for m, p in lr_files.items()}
@@ -174,7 +174,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
         report["viewports"] = {}
         for m in METHODS:
             if m in weights and not weights[m]:
-                report["viewports"][m] = {"error": "weights not found (pass --resvr-weights / --ht-weights)"}
+                report["viewports"][m] = {"error": "weights not found (pass --resvr/--ht/--dinn-weights)"}
                 continue
             job = dict(base, kind="viewports", method=m, weights=weights.get(m), lr=lr_files[m],
                        sizes=[list(s) for s in cfg["view_sizes"]], repeats=cfg["repeats"],
@@ -227,6 +227,6 @@ def bench_main(args) -> int:
               photos=getattr(args, "photos", None), repeats=getattr(args, "repeats", None),
               compile_=getattr(args, "compile", False), threads=getattr(args, "threads", None),
               log=(lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True)),
-              command=cmd)
+              command=cmd, dinn_weights=getattr(args, "dinn_weights", None))
     return 0
 

@@ -66,6 +66,26 @@ def choose_quality(encode, target_bpp: float, hr_pixels: int):
     return rs.closest(target_bpp, prefer=lambda q: -q)
 
 
+def lr_jpeg(lr, xmp: dict, hr_pixels: int, bpp: float | None = 0.3, quality: int | None = None, name="image",
+            warn=None):
+    """A standard JPEG (``encode_jpeg_pixels``: Pillow, 4:4:4) of the uint8 LR image ``lr`` with
+    ``xmp`` (+ its quality), at ``quality`` or at the quality whose file is closest to ``bpp``
+    (:func:`choose_quality`; a warning through ``warn`` when off by more than the tolerance).
+    Shared by the 'jpeg' baseline and DINN360. -> (quality, bytes, bpp)."""
+    from ..jpeg.container import encode_jpeg_pixels
+
+    def enc(q):
+        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": round(float(q), 4)}))
+
+    if quality is not None:
+        data = enc(quality)
+        return int(quality), data, len(data) * 8.0 / hr_pixels
+    q, data, got = choose_quality(enc, float(bpp), hr_pixels)
+    if abs(got - bpp) > BPP_TOLERANCE and warn is not None:
+        warn(f"{name}: {bpp:g} bpp is not reachable with JPEG quality 1..100; closest is {got:.4f} bpp at quality {q}")
+    return q, data, got
+
+
 def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: int | None = None,
                 overwrite: bool = False, warn=None) -> dict:
     """The 'jpeg' baseline: bicubic ``scale``x downscale, then standard JPEG 4:4:4 (Pillow) with the
@@ -73,7 +93,6 @@ def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: 
     +-0.01 where reachable, else the closest with a warning). XMP: GPano + method=jpeg, scale,
     HR size, quality. Returns a dict describing the result."""
     from ..imageio import load_image, write_bytes_atomic
-    from ..jpeg.container import encode_jpeg_pixels
 
     hr_path, out = Path(hr_path), Path(out)
     if out.exists() and not overwrite:
@@ -86,18 +105,7 @@ def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: 
         raise BadInput(f"{hr_path}: {W}x{H} is too small for {scale}x downscaling")
     lr = downscale_bicubic(hr, scale)
     xmp = dict(width=lr.shape[1], height=lr.shape[0], method="jpeg", scale=scale, hr_width=W, hr_height=H)
-
-    def enc(q):
-        return encode_jpeg_pixels(lr, q, dict(xmp, extra={"Quality": round(float(q), 4)}))
-
-    if quality is not None:
-        q, data = int(quality), enc(quality)
-        got = len(data) * 8.0 / (W * H)
-    else:
-        q, data, got = choose_quality(enc, float(bpp), W * H)
-        if abs(got - bpp) > BPP_TOLERANCE and warn is not None:
-            warn(f"{hr_path}: {bpp:g} bpp is not reachable with JPEG quality 1..100; "
-                 f"closest is {got:.4f} bpp at quality {q}")
+    q, data, got = lr_jpeg(lr, xmp, W * H, bpp, quality, hr_path, warn)
     write_bytes_atomic(out, data, overwrite)
     return {"path": str(out), "method": "jpeg", "quality": q, "bpp": got, "bytes": len(data),
             "lr_size": (lr.shape[1], lr.shape[0]), "hr_size": (W, H)}

@@ -8,13 +8,13 @@ from .. import registry
 from ..errors import BadInput
 from ..imageio import load_image
 from .baseline import encode_jpeg
-from .learned import LearnedEncoder
+from .encoders import make_encoder
 
 
 def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: dict | None = None,
                   device="cpu", reference: bool = True, overwrite: bool = False, warn=None, progress=None) -> dict:
     """``encode --method all``: the comparison bundle in ``out_dir``: <stem>.resvr.jpg, <stem>.ht.jpg,
-    <stem>.jpeg.jpg (bicubic + standard JPEG at matched bpp), the reference <stem>.png (a copy of
+    <stem>.dinn.jpg, <stem>.jpeg.jpg (bicubic + standard JPEG at matched bpp), the reference <stem>.png (a copy of
     the HR image as PNG) and bundle.yaml. Nothing is overwritten unless ``overwrite``; every file is
     checked for collisions before anything is written. ``progress(done, total, step)``, when given,
     is called before each step and once at the end (done == total); an exception it raises (e.g. a
@@ -35,7 +35,7 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
         raise BadInput(f"{out_dir}: {', '.join(clash)} already exist; pass --overwrite to replace them")
     hr = load_image(hr_path)  # validates the input before any output
     weights = weights or {}
-    encoders = {m: LearnedEncoder(m, weights.get(m), device) for m in registry.encode_ids()
+    encoders = {m: make_encoder(m, weights.get(m), device) for m in registry.encode_ids()
                 if registry.get(m).learned}  # weights first
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = list(encoders) + ["jpeg"] + (["reference"] if reference else []) + ["bundle.yaml"]

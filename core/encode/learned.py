@@ -36,6 +36,8 @@ def to_multiple(hr: torch.Tensor, m: int, name: str = "image") -> torch.Tensor:
 
 
 class LearnedEncoder:
+    knob = "qscale"   # the rate knob besides bpp: the QPM table scale
+
     def __init__(self, method: str, weights=None, device="cpu"):
         self.method = method
         self.codec, self.info = load_weights(method, weights, device, part="codec")

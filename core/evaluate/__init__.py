@@ -10,7 +10,7 @@
 
 Rows (the paper's "Down & Compression & Up & Render"), weakest first as in the paper:
 Bicubic & JPEG & Bilinear, Bicubic & JPEG & Bicubic, HyperThumbnail & Bilinear,
-HyperThumbnail & Bicubic, ResVR, then one "ResVR (NAME)" row per ablation weight file.
+HyperThumbnail & Bicubic, DINN360 & Bicubic, ResVR, then one "ResVR (NAME)" row per ablation weight file.
 """
 from __future__ import annotations
 

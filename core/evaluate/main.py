@@ -66,7 +66,7 @@ def eval_main(args) -> int:
         if not Path(path).is_file():
             raise BadInput(f"{path}: no such weights file (--ablation {name})")
         abl[name] = path
-    for opt in ("resvr_weights", "ht_weights"):
+    for opt in ("resvr_weights", "ht_weights", "dinn_weights"):
         p = getattr(args, opt, None)
         if p and not Path(p).is_file():
             raise BadInput(f"{p}: no such weights file (--{opt.replace('_', '-')})")
@@ -76,6 +76,7 @@ def eval_main(args) -> int:
     quiet = bool(getattr(args, "quiet", False))
     evaluate(args.input, args.output, bpp=args.bpp, fov=args.fov, size=args.size, n_views=args.views,
              resvr_weights=getattr(args, "resvr_weights", None), ht_weights=getattr(args, "ht_weights", None),
+             dinn_weights=getattr(args, "dinn_weights", None),
              ablations=abl, methods=methods, device=args.device,
              rd_bpps=_float_list(getattr(args, "rd_bpps", "0.2,0.3,0.4,0.5")), rd_views=getattr(args, "rd_views", 3),
              rd_images=getattr(args, "rd_images", 0) or None, max_images=getattr(args, "max_images", 0) or None,

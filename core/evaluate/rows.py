@@ -15,11 +15,11 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
 @dataclass
 class Codec:
-    """One way to make an LR file: a registry encode method ('jpeg', 'ht', 'resvr' by its
+    """One way to make an LR file: a registry encode method ('jpeg', 'ht', 'dinn', 'resvr' by its
     ``tag``) or 'resvr-<slug>' (an ablation's weights)."""
 
     tag: str
-    kind: str                  # the registry id: jpeg | hyperthumbnail | resvr
+    kind: str                  # the registry id: jpeg | hyperthumbnail | dinn360 | resvr
     weights: Path | None = None
     sha1: str | None = None
     info: dict = field(default_factory=dict)
@@ -27,9 +27,9 @@ class Codec:
 
     def encoder(self, device):
         if self._encoder is None:
-            from ..encode import LearnedEncoder
+            from ..encode import make_encoder
 
-            self._encoder = LearnedEncoder(self.kind, self.weights, device)
+            self._encoder = make_encoder(self.kind, self.weights, device)
         return self._encoder
 
 

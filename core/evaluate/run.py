@@ -73,7 +73,7 @@ class EvalRun:
     """One evaluation: the methods set up once, then :meth:`run_image` per panorama."""
 
     def __init__(self, folder, out_dir, bpp=0.3, fov=(120.0, 90.0), size=(1024, 768), n_views=10,
-                 resvr_weights=None, ht_weights=None, ablations=None, methods=None, device=None,
+                 resvr_weights=None, ht_weights=None, ablations=None, methods=None, device=None, dinn_weights=None,
                  rd_bpps=(0.2, 0.3, 0.4, 0.5), rd_views=3, rd_images=None, max_images=None, lpips=True,
                  reencode=False, overwrite=False, progress=True, log=None, command=None):
         from ..device import pick_device
@@ -101,7 +101,7 @@ class EvalRun:
         self.notes: list[str] = []
         self.codecs: dict[str, Codec] = {}
         self.renderers: dict[str, object] = {}
-        self._setup_rows(methods, {"ht": ht_weights, "resvr": resvr_weights}, ablations or {})
+        self._setup_rows(methods, {"ht": ht_weights, "dinn": dinn_weights, "resvr": resvr_weights}, ablations or {})
         self.lp = self._setup_lpips(lpips)
         self.files_dir = self.out_dir / "files"
         self.results: list[dict] = []      # one per image x row x view
@@ -237,7 +237,8 @@ class EvalRun:
 
             x = F.interpolate(dec[None].float(), size=(H, W), mode="bicubic", align_corners=False)[0]
             dec = (x.clamp(0, 255) + 0.5).to(torch.uint8)
-            note = "HT: the codec resized the HR to a multiple of its block size; WS-PSNR resizes back (bicubic)"
+            note = (f"{tag.upper()}: the codec resized the HR to a multiple of its block size; WS-PSNR resizes "
+                    "back (bicubic)")
             if note not in self.notes:
                 self.notes.append(note)
         return dec

@@ -65,6 +65,8 @@ _CFG_SECTIONS = {
            "hidden": (int, 1, 2048), "mlp_layers": (int, 0, 16)},
     "ht": {"feat": (int, 1, 512), "freq_blocks": (int, 0, 64), "dec_feat": (int, 1, 512),
            "dec_blocks": (int, 0, 64)},
+    "dinn": {"feat": (int, 1, 256), "blocks": (int, 0, 32), "attention": (bool,), "cond_feat": (int, 1, 256),
+             "proj_feat": (int, 1, 256), "proj_blocks": (int, 0, 32), "eval_quality": ((int, float), 1, 100)},
 }
 
 
