@@ -17,7 +17,7 @@ from .device import pick_device
 from . import registry
 from .errors import BadInput
 from .geometry import View
-from .imageio import load_image
+from .imageio import MAX_LR_PIXELS, load_image
 from .sampling import render_view
 
 METHOD_NAMES = registry.render_ids()
@@ -126,9 +126,14 @@ class ResVRMethod(Method):
                                    fast=fast, lazy=lazy, compile=compile, fused=fused, amx=amx)
 
     def prepare(self, path, lazy: bool | None = None) -> None:
-        self.path = Path(path)
-        img = load_image(self.path)
-        self.renderer.set_image(img, lazy=lazy)
+        path, self.path = Path(path), None
+        # an LR image (a JPEG or a PNG), under the LR pixel limit; the table's size is checked too
+        img = load_image(path, max_pixels=MAX_LR_PIXELS)
+        try:
+            self.renderer.set_image(img, lazy=lazy)
+        except BadInput as e:
+            raise BadInput(f"{path}: {e}") from None
+        self.path = path
         self.info = {"size": (img.shape[1], img.shape[0]), "model": self.winfo.get("name")}
 
     def prefetch(self) -> None:
@@ -182,7 +187,7 @@ class HyperThumbnailMethod(Method):
         from .models.codec import dequantised_maps
 
         path = Path(path)
-        img = load_image(path)
+        img = load_image(path, lr=True)  # a YCbCr JPEG under the LR limit, decoded strictly
         Y, Cb, Cr, qt = read_jpeg_dct(path)[:4]
         h, w = img.shape[:2]
         if any(c.shape[:2] != (h // 8, w // 8) for c in (Y, Cb, Cr)) or h % 8 or w % 8:

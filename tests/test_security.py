@@ -371,3 +371,96 @@ def test_mutation_fuzz_of_loader_and_render(tmp_path):
             load_bundle(b)
         except BadInput as e:
             assert "\n" not in str(e)
+
+
+# ----------------------------------------------------------------------------- LR limits in the render path
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
+
+    d = tmp_path_factory.mktemp("w")
+    return {"resvr": save_tiny_checkpoint(d / "r.pt", TINY_RESVR), "hyperthumbnail": save_tiny_checkpoint(d / "h.pt", TINY_HT)}
+
+
+@pytest.fixture(scope="module")
+def lr_files(tmp_path_factory):
+    from tests.helpers import textured_erp
+
+    d = tmp_path_factory.mktemp("lr")
+    Image.fromarray(textured_erp(32, 64)).save(d / "lr.jpg", quality=90, subsampling=0)
+    Image.fromarray(textured_erp(32, 64)).save(d / "lr.png")
+    return d
+
+
+@pytest.mark.parametrize("method,ext", [("resvr", "jpg"), ("resvr", "png"), ("hyperthumbnail", "jpg")])
+def test_learned_methods_read_lr_files_under_the_lr_limit(monkeypatch, tiny_weights, lr_files, method, ext):
+    """The methods themselves (what the viewer calls, not only the CLI's pre-check) hold an LR file
+    to the LR pixel limit: with the limit lowered below 64x32 the file is refused, at 64x32 it renders."""
+    from resvr.core import imageio, methods
+    from resvr.core.geometry import View
+
+    m = methods.get_method(method, device="cpu", weights=tiny_weights[method])
+    view = View(0.0, 0.0, 90.0, 60.0, 24, 16)
+    monkeypatch.setattr(imageio, "MAX_LR_PIXELS", 64 * 32)
+    monkeypatch.setattr(methods, "MAX_LR_PIXELS", 64 * 32)
+    m.prepare(lr_files / f"lr.{ext}")
+    assert m.render(view).shape == (16, 24, 3)
+    monkeypatch.setattr(imageio, "MAX_LR_PIXELS", 64 * 32 - 1)
+    monkeypatch.setattr(methods, "MAX_LR_PIXELS", 64 * 32 - 1)
+    with pytest.raises(BadInput, match="above the limit of 2047 pixels") as ei:
+        m.prepare(lr_files / f"lr.{ext}")
+    assert str(ei.value).startswith(str(lr_files / f"lr.{ext}")) and "\n" not in str(ei.value)
+
+
+def test_hyperthumbnail_method_refuses_a_png(tiny_weights, lr_files):
+    from resvr.core.methods import get_method
+
+    with pytest.raises(BadInput, match="an LR panorama file must be a JPEG, not PNG"):
+        get_method("hyperthumbnail", device="cpu", weights=tiny_weights["hyperthumbnail"]).prepare(lr_files / "lr.png")
+
+
+def test_resvr_table_is_the_size_it_is_checked_at(tiny_weights, lr_files):
+    """The size the check uses is the table's real size: 2 x amp values per LR pixel."""
+    from resvr.core.methods import get_method
+    from tests.helpers import TINY_RESVR
+
+    for fast in (True, False):
+        m = get_method("resvr", device="cpu", weights=tiny_weights["resvr"])
+        m.renderer.fast = fast
+        m.prepare(lr_files / "lr.jpg")
+        t = m.renderer.feats["table"]
+        assert t.nbytes == m.renderer.table_bytes(32, 64) == 32 * 64 * 2 * TINY_RESVR["vr"]["amp"] * (2 if fast else 4)
+
+
+@pytest.mark.parametrize("how", ["limit", "allocation"])
+def test_resvr_table_too_large_is_one_line(monkeypatch, capsys, tmp_path, tiny_weights, lr_files, how):
+    """A valid LR image whose feature table would not fit: one line and exit 1, no output (a limit
+    lowered to 1 KiB stands in for the machine's memory; an allocator failure is simulated)."""
+    from resvr.core.models.vr_render import VRRenderer
+
+    if how == "limit":
+        monkeypatch.setattr(VRRenderer, "max_table_bytes", 1024)
+        words = "needs a 0.0 GiB ResVR feature table, more than the 0.0 GiB of machine memory"
+    else:
+        def fail(self, n):
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 144955146240 bytes")
+
+        monkeypatch.setattr(VRRenderer, "_alloc_table", fail)
+        words = "not enough memory for its 0.0 GiB ResVR feature table"
+    rc, err = _main(capsys, "render", str(lr_files / "lr.jpg"), "-o", str(tmp_path / "v.png"), "--method", "resvr",
+                    "--weights", str(tiny_weights["resvr"]), "--yaw", "0", "--pitch", "0", "--size", "32x24")
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"resvr: error: {lr_files / 'lr.jpg'}: a 64x32 LR image") and words in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resvr_other_runtime_errors_are_not_called_memory(monkeypatch, tiny_weights, lr_files):
+    from resvr.core.methods import get_method
+    from resvr.core.models.vr_render import VRRenderer
+
+    def fail(self, n):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(VRRenderer, "_alloc_table", fail)
+    with pytest.raises(RuntimeError, match="something else"):
+        get_method("resvr", device="cpu", weights=tiny_weights["resvr"]).prepare(lr_files / "lr.jpg")

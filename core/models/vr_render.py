@@ -27,6 +27,7 @@ failure falls back to eager mode with a warning.
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..device import autocast, fast_dtype
+from ..errors import BadInput
 from ..geometry import View, erp_reflect, lonlat_to_erp
 from ..shape import padded_lonlat, shape_from_lonlat
 from .vr import VRModule, neighbours
@@ -45,6 +47,9 @@ class VRRenderer:
     tile = (32, 64)          # LR rows x columns per lazily built table tile
     max_run = 8              # at most this many adjacent tiles built in one encoder call
     group_rows = 2           # tile rows built together
+    #: the largest feature table an image may ask for, in bytes; None: the device's memory (the
+    #: machine's RAM on the CPU), since looking all around a panorama builds the whole table
+    max_table_bytes: int | None = None
 
     def __init__(self, vr: VRModule, device: torch.device, shape_kind: str = "ssr", fast: bool = True,
                  lazy: bool = True, compile: bool = False, fused: bool = True, amx: bool = True):
@@ -75,9 +80,39 @@ class VRRenderer:
             memory_format=torch.channels_last if self.fast else torch.contiguous_format)
         self._head_b = torch.cat((self.vr.h_a.bias, self.vr.h_f.bias[perm]))
 
+    def table_bytes(self, h: int, w: int) -> int:
+        """Bytes of the feature table of an h x w LR image (2 x amp values per pixel)."""
+        return h * w * 2 * self.vr.amp * (torch.finfo(self.dtype).bits // 8)
+
+    def _table_limit(self) -> int:
+        if self.max_table_bytes is not None:
+            return int(self.max_table_bytes)
+        if self.device.type == "cuda":
+            return int(torch.cuda.get_device_properties(self.device).total_memory)
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):  # no sysconf: only the allocation decides
+            return 1 << 62
+
+    def _alloc_table(self, n: int) -> torch.Tensor:
+        return torch.empty(1, n, 2 * self.vr.amp, dtype=self.dtype, device=self.device)
+
     def set_image(self, img: np.ndarray, lazy: bool | None = None) -> None:
-        """Start a new image: ``img`` (h, w, 3) uint8, the decoded LR panorama."""
+        """Start a new image: ``img`` (h, w, 3) uint8, the decoded LR panorama. BadInput (one line)
+        when its feature table would not fit (:attr:`max_table_bytes`) or cannot be allocated."""
         h, w = img.shape[:2]
+        need, limit = self.table_bytes(h, w), self._table_limit()
+        if need > limit:
+            raise BadInput(f"a {w}x{h} LR image needs a {need / 2**30:.1f} GiB ResVR feature table, more than "
+                           f"the {limit / 2**30:.1f} GiB of {'device' if self.device.type == 'cuda' else 'machine'} "
+                           "memory")
+        try:
+            table = self._alloc_table(h * w)
+        except (MemoryError, RuntimeError) as e:  # torch reports a failed allocation as RuntimeError
+            if isinstance(e, RuntimeError) and "alloc" not in str(e) and "out of memory" not in str(e):
+                raise
+            raise BadInput(f"a {w}x{h} LR image: not enough memory for its {need / 2**30:.1f} GiB ResVR "
+                           "feature table") from None
         self._fuse_head()
         self._lr8 = torch.from_numpy(img).to(self.device)                        # (h, w, 3) uint8
         self._R = self.vr.receptive_radius()
@@ -85,7 +120,7 @@ class VRRenderer:
         self._done = torch.zeros(self._ntiles, dtype=torch.bool)
         # [amplitudes | frequencies dy | frequencies dx] per LR pixel in the compute dtype; on the
         # CPU the pages of tiles never built are never touched, so they take no memory
-        self.feats = {"table": torch.empty(1, h * w, 2 * self.vr.amp, dtype=self.dtype, device=self.device),
+        self.feats = {"table": table,
                       "rgb": self._lr8.view(1, h * w, 3),                          # exact uint8 skip colours
                       "h": h, "w": w, "wrap": True, "freq_split": True}
         self._last = None
