@@ -245,7 +245,7 @@ class DINN360Method(SampledMethod):
 
     def prepare(self, path) -> None:
         self.path = Path(path)
-        img = load_image(self.path)
+        img = load_image(self.path, max_pixels=MAX_LR_PIXELS)  # an LR image: its HR is 16x larger
         lr = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(self.device)
         self.erp = self.decode(lr)
         self.info = {"size": (lr.shape[-1], lr.shape[-2]), "hr_size": (self.erp.shape[-1], self.erp.shape[-2]),

@@ -378,8 +378,11 @@ def test_mutation_fuzz_of_loader_and_render(tmp_path):
 def tiny_weights(tmp_path_factory):
     from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
 
+    from tests.test_dinn360 import TINY_DINN
+
     d = tmp_path_factory.mktemp("w")
-    return {"resvr": save_tiny_checkpoint(d / "r.pt", TINY_RESVR), "hyperthumbnail": save_tiny_checkpoint(d / "h.pt", TINY_HT)}
+    return {"resvr": save_tiny_checkpoint(d / "r.pt", TINY_RESVR), "hyperthumbnail": save_tiny_checkpoint(d / "h.pt", TINY_HT),
+            "dinn360": save_tiny_checkpoint(d / "d.pt", TINY_DINN)}
 
 
 @pytest.fixture(scope="module")
@@ -392,7 +395,8 @@ def lr_files(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("method,ext", [("resvr", "jpg"), ("resvr", "png"), ("hyperthumbnail", "jpg")])
+@pytest.mark.parametrize("method,ext", [("resvr", "jpg"), ("resvr", "png"), ("hyperthumbnail", "jpg"),
+                                        ("dinn360", "jpg")])
 def test_learned_methods_read_lr_files_under_the_lr_limit(monkeypatch, tiny_weights, lr_files, method, ext):
     """The methods themselves (what the viewer calls, not only the CLI's pre-check) hold an LR file
     to the LR pixel limit: with the limit lowered below 64x32 the file is refused, at 64x32 it renders."""
