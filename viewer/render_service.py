@@ -7,6 +7,10 @@
 * Methods are created and ``prepare()``-d lazily on the worker and cached per (method, file,
   device); :class:`MethodUnavailable` (e.g. missing weights) becomes a result with
   ``unavailable`` set, never an exception in the UI.
+* A failure is one pane's: any exception while creating, preparing or rendering one item (bad
+  weights, a corrupt LR file, out of memory, a bug) becomes that item's result with ``error`` set
+  (the pane shows it), and the request goes on with the other panes; a failing metric leaves the
+  view without metrics.
 * Cancelling is visible: when a newer request (or ``cancel()``) makes the one being processed
   stale, ``cancelled`` says what was dropped (e.g. "ResVR 1024×768"), so the status bar can show it.
 * An item may override the request's ``full`` flag: the compare view sends a half-resolution
@@ -75,6 +79,14 @@ def compute_metrics(img: np.ndarray, ref: np.ndarray, lpips_metric=None) -> dict
     else:
         out["lpips_note"] = lp.reason or "LPIPS unavailable"
     return out
+
+
+def _error_text(e: BaseException) -> str:
+    """One line for a pane: the project's own errors by their message, anything else with its type."""
+    text = " ".join(str(e).split())
+    if isinstance(e, (BadInput, MethodUnavailable)):
+        return text or type(e).__name__
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
 def _describe(items) -> str:
@@ -179,7 +191,7 @@ class RenderService(QThread):
                 self.message.emit(f"Preparing {m.label}…")
                 m.prepare(path)
                 self.message.emit("")  # clears the status line
-            except (MethodUnavailable, BadInput, FileNotFoundError, RuntimeError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - one pane's failure, shown in that pane
                 m = e
             self._methods[key] = m
         return m
@@ -191,7 +203,7 @@ class RenderService(QThread):
         t0 = time.perf_counter()
         try:
             img = m.render(view)
-        except (MethodUnavailable, RuntimeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - one pane's failure, shown in that pane
             return None, 0.0, e
         dt = time.perf_counter() - t0
         mpx = view.width * view.height / 1e6
@@ -227,7 +239,7 @@ class RenderService(QThread):
                 refs[item.view] = img
             if err is not None:
                 res.unavailable = isinstance(err, MethodUnavailable)
-                res.error = " ".join(str(err).split()) or type(err).__name__
+                res.error = _error_text(err)
             elif full and req.metrics and req.reference is not None and item.method != "reference":
                 ref = refs.get(item.view)
                 if ref is None:
@@ -242,8 +254,11 @@ class RenderService(QThread):
                         from resvr.core.metrics import LPIPSMetric
 
                         self.lpips_metric = LPIPSMetric()
-                    res.metrics = compute_metrics(img, ref, self.lpips_metric)
-                    res.reference = ref
+                    try:
+                        res.metrics = compute_metrics(img, ref, self.lpips_metric)
+                        res.reference = ref
+                    except Exception as e:  # noqa: BLE001 - the view stands without metrics
+                        self.message.emit(f"metrics failed: {_error_text(e)}")
             if self._newer(gen):
                 self._abandon(req, n)
                 return

@@ -70,3 +70,53 @@ def test_preparing_message_is_cleared_once_the_method_is_ready(qtbot, service, t
     service.submit(RenderRequest([RenderItem("bicubic", "bicubic", f, View(width=64, height=48))], device="cpu"))
     qtbot.waitUntil(lambda: len(got) == 1, timeout=10000)
     assert len(msgs) == 2 and msgs[0].startswith("Preparing ") and msgs[1] == ""
+
+
+def test_one_panes_failure_stays_in_that_pane(qtbot, service, tmp_path, monkeypatch):
+    """Bad weights, a corrupt LR file and a method that crashes (an IndexError, as a bug would) each
+    fail only their own pane, with a one-line error; the panes after them still render, and the
+    next request renders again."""
+    import resvr.core.methods as methods
+    import resvr.core.models.weights as weights
+    from tests.helpers import TINY_HT, save_tiny_checkpoint
+
+    assets = tmp_path / "assets"
+    (assets / "weights").mkdir(parents=True)
+    (assets / "weights" / "resvr.pt").write_bytes(np.random.default_rng(0).bytes(4096))     # not weights
+    save_tiny_checkpoint(assets / "weights" / "hyperthumbnail.pt", TINY_HT)
+    monkeypatch.setattr(weights, "ASSETS", assets)
+
+    def crash(self, view):
+        raise IndexError("index 9 is out of bounds")
+
+    monkeypatch.setattr(methods.Bicubic, "render", crash)
+    pano = make_pano(128, 64)
+    f = save(tmp_path / "p.png", pano)
+    lr = save(tmp_path / "lr.jpg", pano, quality=90, subsampling=0)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(lr.read_bytes()[:len(lr.read_bytes()) // 2] + b"\xff\xd9")            # scan cut short
+    v = View(yaw=20, fov_h=90, fov_v=60, width=32, height=24)
+    items = [RenderItem("a", "bilinear", f, v), RenderItem("b", "resvr", lr, v),
+             RenderItem("c", "hyperthumbnail", cut, v), RenderItem("d", "bicubic", f, v),
+             RenderItem("e", "reference", f, v)]
+    got, msgs = [], []
+    service.resultReady.connect(got.append)
+    service.message.connect(msgs.append)
+    service.submit(RenderRequest(items, device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 5, timeout=60000)
+    by = {r.key: r for r in got}
+    for k in "ae":
+        assert by[k].error is None and by[k].image.shape == (24, 32, 3)
+    assert by["b"].unavailable and "cannot read weights" in by["b"].error
+    assert not by["c"].unavailable and "corrupt JPEG" in by["c"].error
+    assert by["d"].error == "IndexError: index 9 is out of bounds"
+    for k in "bcd":
+        assert by[k].image is None and "\n" not in by[k].error
+    assert not any(m.startswith("render failed") for m in msgs)   # the request itself never failed
+    # the bilinear pane's pixels are the bilinear method's own view of the file
+    ref = methods.get_method("bilinear", device="cpu")
+    ref.prepare(f)
+    assert np.array_equal(by["a"].image, ref.render(v))
+    service.submit(RenderRequest([RenderItem("a", "bilinear", f, View(yaw=40, width=32, height=24))], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 6, timeout=10000)
+    assert got[-1].error is None and got[-1].view.yaw == 40
