@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Take docs/screenshot.png: the main window in compare mode, under Xvfb.
+"""Take docs/screenshot.png (and one screenshot per mode) from the real app, under Xvfb.
 
-    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshot.py [BUNDLE] [-o docs/screenshot.png]
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshot.py [BUNDLE] [--modes all]
 
 Opens BUNDLE (default: the bundled sample, core/assets/sample/; without it a synthetic fixture bundle
-is made in a temporary folder), shows the comparison grid at 1600x1000, waits until every pane
-has rendered the view (learned methods without weights show 'unavailable'), and saves the window.
+is made in a temporary folder) at 1600x1000, waits until every pane has rendered the view
+(learned methods without weights show 'unavailable') and saves the window: ``-o`` (default
+docs/screenshot.png) for the first mode, docs/screenshot_<mode>.png for each of ``--modes``
+(grid, wipe, heat, planet; ``all`` = every one).
 """
 from __future__ import annotations
 
@@ -56,7 +58,10 @@ def main(argv=None) -> int:
     ap.add_argument("--yaw", type=float, default=30.0)
     ap.add_argument("--pitch", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--modes", default="grid", help="comma-separated: grid, wipe, heat, planet, or all")
+    ap.add_argument("--compass", action="store_true", help="show the compass and horizon overlay")
     args = ap.parse_args(argv)
+    modes = ["grid", "wipe", "heat", "planet"] if args.modes == "all" else args.modes.split(",")
 
     from resvr.viewer.qtsetup import configure_qt
 
@@ -77,23 +82,36 @@ def main(argv=None) -> int:
     if not win.open_path(bundle):
         print(f"cannot open {bundle}: {win.last_error}", file=sys.stderr)
         return 1
-    win.set_mode("grid")
-    win.camera.set_view(yaw=args.yaw, pitch=args.pitch)
-    t_end = time.monotonic() + args.timeout
-    while time.monotonic() < t_end:
-        app.processEvents()
-        if not win.camera.moving and win.view.all_settled() and not win.progress.isVisible():
-            break
-        time.sleep(0.02)
-    else:
-        print("warning: timed out waiting for renders", file=sys.stderr)
-    for _ in range(10):
-        app.processEvents()
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    img = win.grab()  # composes the GL panes (QOpenGLWidget renders into the grab)
-    img.save(str(out))
-    print(f"wrote {out} ({img.width()}x{img.height()}) from {bundle}")
+    win.set_compass(args.compass, save=False)
+    out0 = Path(args.output)
+    for i, mode in enumerate(modes):
+        win.set_projection("rectilinear", save=False)
+        win.set_mode("wipe" if mode == "wipe" else "grid")
+        if win.act_heat.isChecked() != (mode == "heat"):
+            win.act_heat.trigger()
+        if mode == "planet":
+            win.set_projection("stereographic", save=False)
+            win.camera.set_view(yaw=args.yaw)
+        else:
+            win.camera.set_view(yaw=args.yaw, pitch=args.pitch)
+        time.sleep(0.3)
+        t_end = time.monotonic() + args.timeout
+        while time.monotonic() < t_end:
+            app.processEvents()
+            if not win.camera.moving and win.view.all_settled() and not win.progress.isVisible():
+                break
+            time.sleep(0.02)
+        else:
+            print("warning: timed out waiting for renders", file=sys.stderr)
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.02)
+        img = win.grab()  # composes the GL panes (QOpenGLWidget renders into the grab)
+        outs = ([out0] if i == 0 else []) + ([out0.with_name(f"screenshot_{mode}.png")] if args.modes != "grid" else [])
+        for out in outs:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            img.save(str(out))
+            print(f"wrote {out} ({img.width()}x{img.height()}) {mode} from {bundle}")
     win.close()
     return 0
 

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
                                QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -135,10 +135,20 @@ class CompassOverlay(QWidget):
         qp.setRenderHint(QPainter.RenderHint.Antialiasing)
         pen = QPen(QColor(80, 220, 255, 200), 1.5, Qt.PenStyle.DashLine)
         qp.setPen(pen)
+        # one polyline per visible run, built in one call: thousands of void calls (drawLine,
+        # lineTo) in one paint crashed PySide6 6.12 ("deallocating None") under the screenshot script
         for run in self.horizon_points():
+            pieces, cur = [], [run[0]]
             for a, b in zip(run, run[1:]):
                 if abs(a[0] - b[0]) < self.width() / 2:
-                    qp.drawLine(QPointF(*a), QPointF(*b))
+                    cur.append(b)
+                else:
+                    pieces.append(cur)
+                    cur = [b]
+            pieces.append(cur)
+            for pc in pieces:
+                if len(pc) > 1:
+                    qp.drawPolyline(QPolygonF([QPointF(x, y) for x, y in pc]))
         # the dial: bottom-left, the needle points to north relative to the view direction
         R = 26
         cx, cy = R + 10, self.height() - R - 10
@@ -151,8 +161,7 @@ class CompassOverlay(QWidget):
         qp.drawLine(QPointF(cx, cy), tip)
         qp.setPen(QColor(255, 255, 255))
         qp.drawText(QPointF(tip.x() - 4, tip.y() - 3), "N")
-        qp.drawText(QPointF(cx - 14, cy + R + 9) if cy + R + 9 < self.height() else QPointF(cx + R + 4, cy + 4),
-                    f"{self.compass_heading():.0f}°")
+        qp.drawText(QPointF(cx + R + 5, cy + 4), f"{self.compass_heading():.0f}°")
         qp.end()
 
 

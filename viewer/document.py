@@ -150,16 +150,27 @@ def _open_file(path: Path) -> Document:
     return Document(path, path.name, panes, hr, view, heading, xmp, notes, kind)
 
 
-def bundle_source(folder: Path) -> dict:
-    """The optional ``source`` mapping of a bundle.yaml (origin, licence, in_training_split)."""
+def bundle_extras(folder: Path) -> tuple[dict, dict]:
+    """The optional ``source`` (origin, licence, in_training_split) and ``initial_view`` (yaw,
+    pitch, fov_h) mappings of a bundle.yaml; empty when absent or malformed."""
     import yaml
 
     try:
         doc = yaml.safe_load((Path(folder) / "bundle.yaml").read_text(encoding="utf-8"))
-        src = doc.get("source") if isinstance(doc, dict) else None
-        return src if isinstance(src, dict) else {}
     except (OSError, ValueError, yaml.YAMLError):
-        return {}
+        return {}, {}
+    doc = doc if isinstance(doc, dict) else {}
+    src = doc.get("source") if isinstance(doc.get("source"), dict) else {}
+    iv = doc.get("initial_view") if isinstance(doc.get("initial_view"), dict) else {}
+    view = {}
+    for k, lo, hi in (("yaw", -360.0, 360.0), ("pitch", -90.0, 90.0), ("fov_h", 1.0, 179.0)):
+        try:
+            v = float(iv[k])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if lo <= v <= hi:
+            view[k] = v
+    return src, view
 
 
 def _open_bundle(b) -> Document:
@@ -185,7 +196,8 @@ def _open_bundle(b) -> Document:
         panes.append(PaneSpec("reference", "reference", b.reference, None, img))
     xmp = read_xmp(base.file)
     view, heading = initial_view_from_xmp(xmp)
-    src = bundle_source(b.folder)
+    src, bview = bundle_extras(b.folder)
+    view = view or bview
     note = " · ".join(str(src[k]) for k in ("origin", "licence") if src.get(k))
     return Document(b.folder, b.stem, panes, hr, view, heading, xmp, notes, "bundle",
                     src.get("in_training_split") is True, note)

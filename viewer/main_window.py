@@ -145,10 +145,10 @@ class MainWindow(QMainWindow):
         (self.act_fov_square if self.camera.fov_mode == "square" else self.act_fov_fixed).setChecked(True)
         self.act_proj = {}
         g3 = QActionGroup(self)
-        for proj, text, key in (("rectilinear", "&Rectilinear (perspective)", "Ctrl+4"),
-                                ("stereographic", "&Little planet (stereographic)", "Ctrl+5"),
-                                ("fisheye", "F&isheye (equidistant)", "Ctrl+6")):
-            a = self._act(text, lambda _=False, p=proj: self.set_projection(p), key, checkable=True)
+        for proj, text, key, ic in (("rectilinear", "&Rectilinear (perspective)", "Ctrl+4", "fa5s.vector-square"),
+                                    ("stereographic", "&Little planet (stereographic)", "Ctrl+5", "fa5s.globe-americas"),
+                                    ("fisheye", "F&isheye (equidistant)", "Ctrl+6", "fa5s.dot-circle")):
+            a = self._act(text, lambda _=False, p=proj: self.set_projection(p), key, ic, checkable=True)
             g3.addAction(a)
             self.act_proj[proj] = a
         self.act_compass = self._act("&Compass and horizon", self.set_compass, "C", "fa5s.compass", True,
@@ -479,6 +479,8 @@ class MainWindow(QMainWindow):
                                                 / math.tan(math.radians(fh) / 2)))
                 fh = f
             self.camera.set_initial(iv.get("yaw", 0.0), iv.get("pitch", 0.0), fh, fv)
+            if self.camera.projection != "rectilinear":   # keep the chosen projection's framing
+                self.camera.set_projection(self.camera.projection)
         self.view.set_document(doc)
         self._rebuild_methods()
         # Qt appends " — ResVR viewer" (the application display name) itself

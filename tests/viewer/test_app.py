@@ -104,3 +104,25 @@ def test_measure_gl_fps_with_a_background_render(qtbot, tmp_path):
     r = measure_gl_fps(160, 120, seconds=0.3, background_render=True, method="resvr", lr_path=lr,
                        weights=tmp_path / "missing.pt")
     assert r["background_renders"] == 0 and "weights not found" in r["background_error"]
+
+
+def test_shipped_sample_is_a_full_sphere_non_training_panorama():
+    """Issue 14.3: the sample is >= 2048x1024, 2:1, says it was not trained on, records its
+    licence, and opens on its initial view with every method."""
+    import yaml
+
+    from resvr.core.bundle import load_bundle
+    from resvr.viewer.document import open_document
+
+    folder = REPO / "core" / "assets" / "sample"
+    b = load_bundle(folder)
+    assert b.hr_width >= 2048 and b.hr_height >= 1024 and b.hr_width == 2 * b.hr_height
+    with Image.open(b.reference) as im:
+        assert im.size == (b.hr_width, b.hr_height)
+    doc = yaml.safe_load((folder / "bundle.yaml").read_text())
+    assert doc["source"]["in_training_split"] is False and doc["source"]["licence"]
+    assert "licen" in (folder / "SOURCE.md").read_text().lower() or "public domain" in (folder / "SOURCE.md").read_text()
+    d = open_document(folder)
+    assert d.kind == "bundle" and not d.in_training
+    assert d.initial_view == {"yaw": doc["initial_view"]["yaw"], "pitch": doc["initial_view"]["pitch"]}
+    assert {"resvr", "hyperthumbnail", "reference"} <= {p.key for p in d.panes}
