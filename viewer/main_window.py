@@ -12,10 +12,11 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, Q
 
 from resvr.core.errors import BadInput, MethodUnavailable
 
-from .compare_view import CompareView, format_metrics
+from .compare_view import CompareView
 from .document import IMAGE_SUFFIXES, Document, open_document
 from .export import compose, pane_meta, render_at, save_export
 from .navigation import Camera
+from .panes import format_metrics
 from .render_service import RenderService
 from .settings import Settings
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from resvr.core import metrics as M
 from resvr.core.methods import get_method
-from resvr.viewer.compare_view import HEAT_MAX, heat_colorbar
+from resvr.viewer.overlays import HEAT_MAX, heat_colorbar
 from resvr.viewer.main_window import MainWindow
 from resvr.viewer.render_service import RenderService
 from resvr.viewer.settings import Settings
