@@ -50,7 +50,14 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     assert set(qp["median_s"]) == {"amx": {"amx", "fused", "torch"}, "fused": {"fused", "torch"}, "torch": {"torch"}}[best]
     assert all(t > 0 for t in qp["median_s"].values()) and "Query paths" in md
     assert ar["macs_per_pixel"] == 4 * ar["macs_per_neighbour"] and ar["gemm_gflops"] > 0
-    assert "kFLOP per viewport pixel" in md
+    assert "kFLOP per viewport pixel" in md and "share of the GEMM bound" in md
+    # the CUDA section: measured by itself where torch sees a CUDA device, else said to be unmeasured
+    import torch
+
+    if torch.cuda.is_available():
+        assert rep["cuda"]["status"] == "measured" and rep["cuda"]["median_ms"] > 0
+    else:
+        assert rep["cuda"]["status"].startswith("unmeasured") and "## CUDA (ResVR, fp16)" in md and "Unmeasured" in md
     assert rep["viewports"]["resvr"]["fast_vs_fp32_psnr_db"] >= 45
     for m in ("resvr", "hyperthumbnail", "dinn360"):
         assert rep["encode"][m]["encode_s"] > 0, rep["encode"][m]

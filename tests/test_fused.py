@@ -195,25 +195,3 @@ def test_one_back_map_gives_the_same_shapes_as_the_nine_point_stencil():
     cc, rr = torch.meshgrid(torch.arange(40.0), torch.arange(5.0, 17.0), indexing="xy")
     torch.testing.assert_close(s, pixel_shape(view, cc, rr, 64), atol=1e-6, rtol=1e-5)
 
-
-def test_same_view_is_not_rendered_twice(tmp_path, monkeypatch):
-    """A view that did not move (a metrics refresh) comes from the last render; a new image or a
-    moved view renders again."""
-    lr = tmp_path / "lr.png"
-    Image.fromarray(textured_erp(64, 128, seed=2)).save(lr)
-    m = _method(tmp_path, lr)
-    calls = []
-    real = m.renderer._render
-    monkeypatch.setattr(m.renderer, "_render", lambda v: calls.append(v) or real(v))
-    view = View(40, 10, 100, 80, 96, 80)
-    a = m.render(view)
-    a[:] = 0                                   # the caller's copy is its own
-    b = m.render(view)
-    assert len(calls) == 1 and b.std() > 0.01
-    moved = View(41, 10, 100, 80, 96, 80)
-    m.render(moved)
-    assert len(calls) == 2
-    Image.fromarray(textured_erp(64, 128, seed=7)).save(lr)
-    m.prepare(lr)
-    c = m.render(moved)
-    assert len(calls) == 3 and _psnr(c, m.renderer._render(moved)) == 99.0

@@ -269,6 +269,17 @@ def _md_rest(r) -> list[str]:
                 L.append(f"| {k} | {v['encode_s']:.2f} | {v['analyse_s']:.2f} | {v['bpp']:.3f} | {_peak_mb(v['memory']):.0f} |")
     else:
         L += ["No learned weights: not measured."]
+    # CUDA
+    cu = r.get("cuda")
+    if cu:
+        L += ["", "## CUDA (ResVR, fp16)", ""]
+        if cu.get("status") == "measured":
+            L += [f"{cu['size'][0]}x{cu['size'][1]} view on {cu['gpu']}: **{cu['median_ms']} ms** (target ≤ "
+                  f"{cu['target_ms']:.0f} ms{'' if cu['met'] else ', missed'}), query path {cu.get('query_path')}, "
+                  f"fp16 against fp32 {cu.get('fast_vs_fp32_psnr_db')} dB, peak {_peak_mb(cu['memory']):.0f} MB."]
+        else:
+            L += [f"{cu['status'][0].upper()}{cu['status'][1:]}. The section runs by itself whenever torch sees a "
+                  "CUDA device; the project never needs one."]
     # GL
     gl = r.get("gl", {})
     L += ["", "## GL pane", ""]

@@ -44,9 +44,10 @@ from .vr import VRModule, neighbours
 class VRRenderer:
     chunk = 1 << 15          # viewport pixels per geometry block
     query_chunk = 1 << 11    # query points per VR call (temporaries stay in cache)
-    tile = (32, 64)          # LR rows x columns per lazily built table tile
-    max_run = 8              # at most this many adjacent tiles built in one encoder call
-    group_rows = 2           # tile rows built together
+    tile = (16, 32)          # LR rows x columns per lazily built table tile (a fine grain: fewer pages
+    max_run = 8              # of table built that a view does not read); regions of up to group_rows x
+    group_rows = 4           # max_run tiles per encoder call (64 x 256 LR pixels: a small halo)
+    prefetch_block = (8, 16)  # tiles per encoder call when the whole table is built (128 x 512 LR pixels)
     #: the largest feature table an image may ask for, in bytes; None: the device's memory (the
     #: machine's RAM on the CPU), since looking all around a panorama builds the whole table
     max_table_bytes: int | None = None
@@ -59,10 +60,10 @@ class VRRenderer:
         self._compiled = None
         self._fused = None
         self._view = None
-        self._last = None        # (view, image) of the last render
         self.feats: dict = {}
         if self.device.type == "cuda":   # few large launches instead of many small ones
             self.chunk, self.query_chunk, self.tile, self.max_run = 1 << 21, 1 << 18, (64, 256), 8
+            self.group_rows, self.prefetch_block = 1, (4, 8)
         if fast:
             self.vr.encoder.to(memory_format=torch.channels_last)
 
@@ -123,14 +124,12 @@ class VRRenderer:
         self.feats = {"table": table,
                       "rgb": self._lr8.view(1, h * w, 3),                          # exact uint8 skip colours
                       "h": h, "w": w, "wrap": True, "freq_split": True}
-        self._last = None
         if not (self.lazy if lazy is None else lazy):
             self.prefetch()
 
     def release(self) -> None:
         """Drop the per-image table (the renderer needs :meth:`set_image` again)."""
         self.feats = {}
-        self._last = None
 
     # ------------------------------------------------------------------ the per-LR-pixel table
     def _input(self, ya: int, yb: int, xa: int, xb: int) -> torch.Tensor:
@@ -205,14 +204,15 @@ class VRRenderer:
         self._build_tiles(need.view(nty, ntx).cpu())
 
     def prefetch(self) -> None:
-        """Build every tile not built yet (the whole table), in blocks of 4 x 8 tiles (less halo
-        than tile by tile)."""
+        """Build every tile not built yet (the whole table), in blocks of ``prefetch_block`` tiles
+        (less halo than tile by tile)."""
         h, w = self.feats["h"], self.feats["w"]
         TR, TC = self.tile
         nty, ntx = self._ntiles
-        for ty0 in range(0, nty, 4):
-            for tx0 in range(0, ntx, 8):
-                ty1, tx1 = min(nty, ty0 + 4), min(ntx, tx0 + 8)
+        by, bx = self.prefetch_block
+        for ty0 in range(0, nty, by):
+            for tx0 in range(0, ntx, bx):
+                ty1, tx1 = min(nty, ty0 + by), min(ntx, tx0 + bx)
                 block = self._done[ty0:ty1, tx0:tx1]
                 if bool(block.any()):
                     need = torch.zeros(self._ntiles, dtype=torch.bool)
@@ -298,13 +298,6 @@ class VRRenderer:
         """The view (h, w, 3) float32 in [0, 1] of the image given to :meth:`set_image`."""
         if not self.feats:
             raise RuntimeError("set_image() before render()")
-        if self._last is not None and self._last[0] == view:    # the view did not move (e.g. a metrics refresh)
-            return self._last[1].copy()
-        out = self._render(view)
-        self._last = (view, out.copy())
-        return out
-
-    def _render(self, view: View) -> np.ndarray:
         h, w = self.feats["h"], self.feats["w"]
         fv = self._view_kernel()
         if fv is not None:
