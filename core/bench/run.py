@@ -115,6 +115,18 @@ def _weights_info(path):
         return {"path": str(path), "error": str(e)}
 
 
+def _lr_files(report: dict, stand_in: Path) -> dict:
+    """The LR file each method renders from (its learned encode, else the stand-in JPEG); noted in
+    ``report["lr_files"]``."""
+    lr_files = {}
+    for m in METHODS:
+        enc = report["encode"].get(m if m in ("hyperthumbnail", "dinn360") else "resvr", {})
+        lr_files[m] = enc.get("path") if enc.get("path") else str(stand_in)
+    report["lr_files"] = {m: ("learned encode" if p != str(stand_in) else "stand-in JPEG q90")
+                          for m, p in lr_files.items()}
+    return lr_files
+
+
 def _cuda_section(dev, base, weights, lr_files, cfg, work, timeout, log) -> dict:
     """ResVR's 1024x1024 view in fp16 on CUDA (target TARGET_CUDA_MS), measured whenever torch sees
     a CUDA device, whatever ``--device`` says; 'unmeasured' (with the reason) otherwise."""
@@ -188,12 +200,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
         if encoders:
             report["encode"].update(_run_job(dict(base, kind="encode", hr=str(hr_path), bpp=0.3, encoders=encoders),
                                              work, timeout, log))
-        lr_files = {}
-        for m in METHODS:
-            enc = report["encode"].get(m if m in ("hyperthumbnail", "dinn360") else "resvr", {})
-            lr_files[m] = enc.get("path") if enc.get("path") else str(stand_in)
-        report["lr_files"] = {m: ("learned encode" if p != str(stand_in) else "stand-in JPEG q90")
-                              for m, p in lr_files.items()}
+        lr_files = _lr_files(report, stand_in)
         # -- viewports --------------------------------------------------------------------------
         log("viewport latency")
         report["viewports"] = {}
