@@ -150,7 +150,8 @@ def _ddp():
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         import torch.distributed as dist
 
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if not dist.is_initialized():  # (a second train() in the same processes reuses the group)
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -234,8 +235,12 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
             print(f"iteration {it}: codec {'frozen (VR warm-up)' if frozen else 'joint training'}")
     net = model
     if world > 1:
+        # find_unused_parameters always: the entropy models' quantiles (trained by the aux loss only,
+        # outside DDP) get no gradient from the main loss, so without it the bucket that holds them
+        # (with the VR module, the QPM, the entropy models and the codec's tail) was never reduced
+        # before the step, and the ranks' weights drifted apart (60 of 98 tensors after one step)
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                      find_unused_parameters=staged)
+                                                      find_unused_parameters=True)
         net.kind, net.codec = model.kind, model.codec
 
     pool = build_pool(cfg["data"], root, seed)
