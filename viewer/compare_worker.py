@@ -58,6 +58,7 @@ def bundle_dir_for(hr_path, where: str = "cache") -> Path:
 
 class CompareJob(QThread):
     progressed = Signal(int, str)      # percent 0..100, what runs now
+    notice = Signal(str)               # e.g. a method left out because its weights are missing
     succeeded = Signal(str)            # the bundle folder
     failed = Signal(str)               # one line
     cancelled = Signal()
@@ -99,7 +100,8 @@ class CompareJob(QThread):
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", suffix=".partial", dir=self.out_dir.parent))
             self.progressed.emit(0, "Loading the panorama")
-            encode_bundle(self.hr_path, tmp, bpp=self.bpp, device=self.device, reference=True, progress=self._progress)
+            encode_bundle(self.hr_path, tmp, bpp=self.bpp, device=self.device, reference=True, progress=self._progress,
+                          skip_unavailable=True, warn=self.notice.emit)
             if self._cancel:
                 raise Cancelled()
             os.rename(tmp, self.out_dir)     # atomic on one file system; fails if out_dir appeared meanwhile

@@ -716,6 +716,7 @@ class MainWindow(QMainWindow):
         job.progressed.connect(lambda pct, what: (dlg.setValue(pct), dlg.setLabelText(f"{what}… ({pct}%)")))
         job.succeeded.connect(self._compare_done)
         job.failed.connect(self._compare_failed)
+        job.notice.connect(self.show_notice)
         job.cancelled.connect(self._compare_cancelled)
         job.finished.connect(dlg.close)
         self.compare_job, self.compare_dialog = job, dlg

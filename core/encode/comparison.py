@@ -5,20 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import registry
-from ..errors import BadInput
+from ..errors import BadInput, MethodUnavailable
 from ..imageio import load_image
 from .baseline import encode_jpeg
 from .encoders import make_encoder
 
 
 def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: dict | None = None,
-                  device="cpu", reference: bool = True, overwrite: bool = False, warn=None, progress=None) -> dict:
+                  device="cpu", reference: bool = True, overwrite: bool = False, warn=None, progress=None,
+                  skip_unavailable: bool = False) -> dict:
     """``encode --method all``: the comparison bundle in ``out_dir``: <stem>.resvr.jpg, <stem>.ht.jpg,
     <stem>.dinn.jpg, <stem>.jpeg.jpg (bicubic + standard JPEG at matched bpp), the reference <stem>.png (a copy of
     the HR image as PNG) and bundle.yaml. Nothing is overwritten unless ``overwrite``; every file is
     checked for collisions before anything is written. ``progress(done, total, step)``, when given,
     is called before each step and once at the end (done == total); an exception it raises (e.g. a
-    cancel) stops the encode between steps."""
+    cancel) stops the encode between steps. ``skip_unavailable`` leaves out a learned method whose
+    weights cannot be loaded (``warn`` names it) instead of failing (the viewer's Compare methods…)."""
     import shutil
 
     from ..bundle import BUNDLE_YAML, bundle_file_name, write_bundle_yaml
@@ -35,8 +37,16 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
         raise BadInput(f"{out_dir}: {', '.join(clash)} already exist; pass --overwrite to replace them")
     hr = load_image(hr_path)  # validates the input before any output
     weights = weights or {}
-    encoders = {m: make_encoder(m, weights.get(m), device) for m in registry.encode_ids()
-                if registry.get(m).learned}  # weights first
+    encoders = {}
+    for m in registry.encode_ids():   # weights first
+        if registry.get(m).learned:
+            try:
+                encoders[m] = make_encoder(m, weights.get(m), device)
+            except MethodUnavailable as e:
+                if not skip_unavailable:
+                    raise
+                if warn is not None:
+                    warn(f"{registry.label(m)} left out: {e}")
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = list(encoders) + ["jpeg"] + (["reference"] if reference else []) + ["bundle.yaml"]
     total = len(steps)

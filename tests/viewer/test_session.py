@@ -192,13 +192,17 @@ def test_compare_methods_builds_and_opens_the_bundle(qtbot, tmp_path, cache):
         from resvr.core import registry
         from resvr.core.bundle import bundle_file_name
 
-        learned = [m for m in registry.render_ids() if m in registry.learned_ids()]
+        from resvr.core.models.weights import default_weights_path
+
+        # every learned method whose weights ship (a method without them is left out, and said so)
+        learned = [m for m in registry.render_ids() if m in registry.learned_ids() and default_weights_path(m).is_file()]
         assert win.view.pane_keys() == ["bilinear", *learned, "reference"]
         assert win.view.mode == "grid" and not win.info_bar.isVisible()
         made = list((cache / "bundles").iterdir())
         assert len(made) == 1 and made[0].name.startswith("room-")
         assert sorted(f.name for f in made[0].iterdir()) == sorted(
-            [bundle_file_name("room", m) for m in registry.encode_ids()] + ["bundle.yaml", "room.png"])
+            [bundle_file_name("room", m) for m in registry.encode_ids() if m in learned or not registry.get(m).learned]
+            + ["bundle.yaml", "room.png"])
         assert win.document.source == made[0]
         # the learned panes render (ResVR and HyperThumbnail read their own files)
         qtbot.waitUntil(lambda: not win.camera.moving and win.view.all_settled(), timeout=60000)
@@ -225,7 +229,7 @@ def test_compare_methods_cancel_leaves_nothing(qtbot, tmp_path, cache):
 
         job.progressed.connect(after_resvr, Qt.ConnectionType.DirectConnection)
         qtbot.waitUntil(lambda: job.isFinished(), timeout=180000)
-        assert any(f.endswith("hall.resvr.jpg") for f in partial)   # something was written, then removed
+        assert any(f.endswith(".jpg") for f in partial)   # the first method's file was written, then removed
         qtbot.waitUntil(lambda: bool(done), timeout=5000)
         assert win.document.kind == "panorama" and win.document.source == p
         assert not (cache / "bundles").exists() or os.listdir(cache / "bundles") == []
