@@ -4,7 +4,7 @@
 # niced, one thread; a rerun resumes the unfinished sessions (--fresh starts over).
 #
 #   scripts/mutation.sh [--minutes N] [--worktree] [--fresh] [MODULE ...]
-#   MODULE: geometry sampling shape jpeg-container jpeg-transforms codec navigation (default: all)
+#   MODULE: geometry sampling shape jpeg-container jpeg-markers jpeg-transforms codec navigation (default: all)
 #
 # The mutants are made in a scratch copy of the committed tree (HEAD; --worktree copies the working
 # tree instead), never in this checkout, so nobody else's tests or edits see them. The copy is
@@ -28,7 +28,7 @@ while (($#)); do
     *) MODULES+=("$1"); shift ;;
   esac
 done
-((${#MODULES[@]})) || MODULES=(geometry sampling shape jpeg-container jpeg-transforms codec navigation)
+((${#MODULES[@]})) || MODULES=(geometry sampling shape jpeg-container jpeg-markers jpeg-transforms codec navigation)
 
 PY=$ROOT/.venv/bin/python
 # the tool lives in .venv only (pyproject.toml: [project.optional-dependencies] mutation)
@@ -47,11 +47,14 @@ TESTS[sampling]="tests/test_sampling_contract.py tests/test_geometry.py tests/te
 FILE[shape]=core/shape.py
 TESTS[shape]="tests/test_shape_oracle.py tests/test_dps_shape.py"
 FILE[jpeg-container]=core/jpeg/container.py
-TESTS[jpeg-container]="tests/test_container.py tests/test_encode_quantise.py"
+TESTS[jpeg-container]="tests/test_container.py tests/test_encode_quantise.py tests/test_models.py::test_dequantised_maps_follow_each_components_table"
+# the marker parsing, XMP extraction and the strict entropy pass moved here from container.py
+FILE[jpeg-markers]=core/jpeg/markers.py
+TESTS[jpeg-markers]="tests/test_container.py tests/test_imageio.py"
 FILE[jpeg-transforms]=core/jpeg/transforms.py
 TESTS[jpeg-transforms]="tests/test_sampling_contract.py tests/test_container.py tests/test_encode_quantise.py $MODELS_FAST"
 FILE[codec]=core/models/codec.py
-TESTS[codec]="tests/test_encode_quantise.py tests/test_container.py $MODELS_FAST"
+TESTS[codec]="tests/test_encode_quantise.py tests/test_container.py tests/test_models.py::test_dequantised_maps_follow_each_components_table $MODELS_FAST"
 FUNCS[codec]="LearnedJPEG.tables LearnedJPEG.quantise dequantised_maps _per_channel"   # the quantisation
 FILE[navigation]=viewer/navigation.py
 TESTS[navigation]="tests/viewer/test_navigation.py tests/viewer/test_gl_widget.py"

@@ -111,3 +111,31 @@ def test_quantise_clamps_to_baseline_ranges_and_defaults_to_qscale_one():
     for a, b in zip(codec.quantise(maps), codec.quantise(maps, qscale=1.0)):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(codec.quantise(maps)[3], qt)
+
+
+def test_tables_reach_both_ends_of_the_baseline_range_and_255_is_written(tmp_path):
+    """The table boundary (issue 16's surviving mutant ``clamp(1, 254)``): QPM outputs around and
+    beyond 1 and 255 give round-then-clip(1, 255) entries, an entry of exactly 255 included, and a
+    file written with such a table holds 255 (jpeglib reads it back)."""
+    import jpeglib
+
+    from resvr.core.jpeg.container import write_jpeg_dct
+    from resvr.core.models.pipelines import build_model
+
+    torch.manual_seed(0)
+    codec = build_model(TINY_RESVR).codec
+    raw = np.linspace(-3.0, 400.0, 2 * 64).reshape(1, 2, 64)
+    raw[0, 0, :6] = [0.2, 0.6, 1.4, 254.4, 254.6, 255.4]                # both boundaries, rounded first
+    class Fixed(torch.nn.Module):   # the QPM's output, chosen
+        def forward(self, maps, qscale):
+            return torch.from_numpy(raw).float()
+
+    codec.qpm = Fixed()
+    t = codec.tables(torch.zeros(1, 3, 64, 1, 1), 1.0, training=False).double().numpy()
+    want = np.clip(np.round(raw.astype(np.float32)), 1, 255)
+    np.testing.assert_array_equal(t, want)
+    assert t[0, 0, :6].tolist() == [1, 1, 1, 254, 255, 255] and (t == 255).sum() > 10 and t.min() == 1
+    Y, Cb, Cr, qt = codec.quantise(torch.zeros(1, 3, 64, 1, 1))
+    assert qt.max() == 255 and qt.min() == 1
+    write_jpeg_dct(tmp_path / "t.jpg", Y, Cb, Cr, qt)
+    np.testing.assert_array_equal(jpeglib.read_dct(str(tmp_path / "t.jpg")).qt, qt)
