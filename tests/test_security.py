@@ -308,26 +308,13 @@ def test_weights_load_only_after_the_input_is_checked(capsys, tmp_path, monkeypa
 
 # ----------------------------------------------------------------------------- mutation fuzz
 def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
-    b = bytearray(data)
-    kind = rng.integers(0, 6)
-    n = len(b)
-    if kind == 0:  # flip a few bytes
-        for i in rng.integers(0, n, rng.integers(1, 8)):
-            b[i] ^= int(rng.integers(1, 256))
-    elif kind == 1:  # truncate
-        b = b[:rng.integers(0, n)]
-    elif kind == 2:  # cut mid-stream and end the file properly
-        b = b[:rng.integers(0, n)] + b"\xff\xd9"
-    elif kind == 3:  # insert random bytes
-        i = int(rng.integers(0, n))
-        b[i:i] = rng.integers(0, 256, rng.integers(1, 64), dtype=np.uint8).tobytes()
-    elif kind == 4:  # overwrite a 16-bit field near the start (sizes, lengths)
-        i = int(rng.integers(0, min(n - 2, 700)))
-        b[i:i + 2] = int(rng.integers(0, 65536)).to_bytes(2, "big")
-    else:  # duplicate a chunk
-        i, j = sorted(int(x) for x in rng.integers(0, n, 2))
-        b[j:j] = b[i:j][:4096]
-    return bytes(b)
+    """scripts/fuzz.py's mutations (the long fuzz run uses the same ones)."""
+    sys.path.insert(0, str(CORPUS.parents[1] / "scripts"))
+    try:
+        import fuzz
+    finally:
+        sys.path.pop(0)
+    return fuzz.mutate(data, rng)
 
 
 def test_mutation_fuzz_of_loader_and_render(tmp_path):
