@@ -45,7 +45,7 @@ INERTIA_TAU = 0.30        # seconds
 INERTIA_MIN_SPEED = 2.0   # deg/s below which inertia stops
 SETTLE_MS = 150
 #: fov limits (degrees) per projection; rectilinear keeps FOV_MIN..FOV_MAX
-FOV_LIMITS = {"rectilinear": (FOV_MIN, FOV_MAX), "stereographic": (FOV_MIN, 330.0), "fisheye": (FOV_MIN, 360.0)}
+FOV_LIMITS = {"rectilinear": (FOV_MIN, FOV_MAX), "stereographic": (FOV_MIN, 330.0), "fisheye": (FOV_MIN, 359.0)}   # View needs < 360
 #: (yaw, pitch, fov_v) a projection starts from when chosen (None: keep the current value)
 PROJECTION_START = {"rectilinear": (None, 0.0, 90.0), "stereographic": (None, -90.0, 250.0),
                     "fisheye": (None, None, 180.0)}

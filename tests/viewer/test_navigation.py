@@ -112,3 +112,16 @@ def test_inertia_disabled_and_a_new_drag_stop_the_coast(qtbot):
     qtbot.wait(80)
     assert cam.yaw == held and cam.dragging
     cam.end_drag()
+
+
+@pytest.mark.parametrize("projection", ["stereographic", "fisheye"])
+def test_zooming_out_as_far_as_it_goes_stays_a_valid_view(projection):
+    # the taller axis reaches the projection's limit; the View built from it must still be valid (< 360)
+    from resvr.core.geometry import View
+    from resvr.viewer.navigation import FOV_LIMITS, zoom_fov
+
+    fh, fv = 80.0, 90.0
+    for _ in range(40):
+        fh, fv = zoom_fov(fh, fv, 1 / 0.9, projection)
+    assert fv == pytest.approx(FOV_LIMITS[projection][1], abs=1e-6) and fh < fv
+    View(yaw=0.0, pitch=0.0, fov_h=fh, fov_v=fv, width=64, height=72, projection=projection)

@@ -133,8 +133,9 @@ def test_cancelling_a_stale_render_is_shown(qtbot, gated, bundle):
     win.statusBar().messageChanged.connect(shown.append)
     assert win.open_path(folder)
     qtbot.waitUntil(lambda: "ResVR" in win.work_label.text(), timeout=SETTLE_MS)
+    gen0 = svc.latest_gen
     qtbot.keyClick(win.view.panes["resvr"].gl, Qt.Key.Key_Left)   # the view changes mid-render
-    qtbot.wait(400)                                               # settles: a new request
+    qtbot.waitUntil(lambda: svc.latest_gen > gen0, timeout=10000)   # settles: a new request
     svc.gate.set()
     qtbot.waitUntil(lambda: bool(msgs), timeout=SETTLE_MS)
     assert "ResVR" in msgs[0]

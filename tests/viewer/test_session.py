@@ -223,11 +223,12 @@ def test_compare_methods_cancel_leaves_nothing(qtbot, tmp_path, cache):
         job.cancelled.connect(lambda: done.append("cancelled"))
 
         def after_resvr(v, _):   # on the worker thread: cancel once ResVR's file is written
-            if v > 0 and not partial:
+            if v > 0 and not partial:   # (no widget is touched here: only the job's thread-safe flag)
                 partial.extend(str(f) for f in (cache / "bundles").glob(".*.partial/*"))
-                win.cancel_compare()
+                job.cancel()
 
         job.progressed.connect(after_resvr, Qt.ConnectionType.DirectConnection)
+        job.progressed.connect(lambda v, _: v > 0 and win.cancel_compare())   # the menu's path, on the GUI thread
         qtbot.waitUntil(lambda: job.isFinished(), timeout=180000)
         assert any(f.endswith(".jpg") for f in partial)   # the first method's file was written, then removed
         qtbot.waitUntil(lambda: bool(done), timeout=5000)
