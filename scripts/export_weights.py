@@ -74,7 +74,7 @@ def export_dinn(run: Path, which: str, out: Path) -> None:
         torch.save(w, dst)
     nparam = count_params(build_model(cfg["model"]))
     status = (f"**INTERIM**: iteration {blob['iter']:,} of the {total:,} the config plans; the training campaign "
-              "continues (resume `runs/dinn360/latest.pt`), so these weights are not the final ones."
+              "continues (resume its campaign checkpoint, `checkpoints/dinn360/latest.pt`), so these are not the final weights."
               if interim else f"End of the planned schedule ({total:,} iterations).")
     sec = [f"## dinn360 (`{dst.name}`, {dst.stat().st_size / 1e6:.2f} MB, {nparam / 1e6:.2f}M parameters)",
            f"- {status}",
