@@ -4,7 +4,7 @@
 # the next session resumes from committed files. Run it after the runs have stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for name in ${CAMPAIGN_RUNS:-resvr_staged ht_long}; do
+for name in ${CAMPAIGN_RUNS:-resvr_staged ht_long dinn360}; do
   src=runs/$name dst=checkpoints/$name
   [ -f "$src/latest.pt" ] || { echo "$name: no $src/latest.pt, skipped"; continue; }
   mkdir -p "$dst"
