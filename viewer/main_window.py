@@ -15,7 +15,7 @@ from resvr.core.errors import BadInput, MethodUnavailable
 from .compare_view import CompareView
 from .document import IMAGE_SUFFIXES, Document, open_document
 from .export import compose, pane_meta, render_at, save_export
-from .navigation import Camera
+from .navigation import FOV_LIMITS, Camera
 from .panes import format_metrics
 from .render_service import RenderService
 from .settings import Settings
@@ -454,7 +454,12 @@ class MainWindow(QMainWindow):
         if open_last and st.last_file and Path(st.last_file).exists():
             if self.open_path(st.last_file, remember=False) and st.last_view:
                 lv = st.last_view
-                self.camera.set_view(lv.get("yaw"), lv.get("pitch"), lv.get("fov_h"), lv.get("fov_v"))
+                lo, hi = FOV_LIMITS[self.camera.projection]   # a hand-edited fov stays inside the limits
+
+                def fov(v):
+                    return None if v is None else min(hi, max(lo, v))
+
+                self.camera.set_view(lv.get("yaw"), lv.get("pitch"), fov(lv.get("fov_h")), fov(lv.get("fov_v")))
         self.set_mode(st.view_mode)
         if len(st.wipe_pair) == 2:
             self.view.wipe.set_keys(*st.wipe_pair)

@@ -109,6 +109,9 @@ class Settings:
         for name in ("window_geometry", "window_state", "last_file", "export_dir"):
             v = getattr(self, name)
             setattr(self, name, v if isinstance(v, str) else "")
+        for name in ("window_geometry", "window_state"):   # base64 of Qt's state: ASCII or nothing
+            if not getattr(self, name).isascii():
+                setattr(self, name, "")
         if self.view_mode not in ("single", "grid", "wipe"):
             self.view_mode = d.view_mode
         if not (isinstance(self.wipe_pair, list) and len(self.wipe_pair) == 2

@@ -256,3 +256,27 @@ def test_a_plain_lr_jpeg_is_explained(qtbot, tmp_path):
         assert not win.info_button.isVisible() and not win.act_compare.isEnabled()
     finally:
         win.service.stop()
+
+
+def test_a_hand_edited_settings_file_cannot_break_the_start(qtbot, tmp_path, monkeypatch):
+    # an fov outside every limit and a non-ASCII geometry string: the window starts, the view stays valid
+    sample, _, _ = make_bundle(tmp_path / "sample")
+    monkeypatch.setenv("RESVR_SAMPLE", str(sample))
+    folder, _, _ = make_bundle(tmp_path / "mine", seed=3)
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(f"last_file: {folder}\nwindow_geometry: 'géométrie'\n"
+                   "last_view: {yaw: 10, pitch: 5, fov_h: 500, fov_v: 400}\n", encoding="utf-8")
+    st = Settings.load(cfg)
+    assert st.window_geometry == ""
+    win = MainWindow(settings=st)
+    qtbot.addWidget(win)
+    try:
+        win.restore_session(open_last=True)
+        win.show()
+        qtbot.waitExposed(win)
+        assert win.document is not None and win.document.source == folder.resolve()
+        yaw, pitch, fh, fv = win.camera.angles()
+        assert (yaw, pitch) == pytest.approx((10.0, 5.0)) and fh <= 150.0 and fv <= 150.0
+        win.camera.view(320, 240)   # a valid View
+    finally:
+        win.service.stop()
