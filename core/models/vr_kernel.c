@@ -33,6 +33,26 @@ static inline uint16_t f2bf(float f) {   /* round to nearest even */
 
 #define MAXA2 256
 
+/* the 4 neighbours of LR point (x, y), as models.vr.neighbours(wrap=True); the one pole reflection here */
+static inline void neighbours(float x, float y, int h, int w, int64_t *idx, float *wk, float *dy, float *dx)
+{
+    float fx = floorf(x - 0.5f), fy = floorf(y - 0.5f);
+    float tx = x - 0.5f - fx, ty = y - 0.5f - fy;
+    wk[0] = (1 - tx) * (1 - ty); wk[1] = tx * (1 - ty); wk[2] = (1 - tx) * ty; wk[3] = tx * ty;
+    for (int k = 0; k < 4; k++) {
+        int ix = (int)fx + (k & 1), iy = (int)fy + (k >> 1);
+        if (iy < 0) { iy = -1 - iy; ix += w / 2; }
+        else if (iy >= h) { iy = 2 * h - 1 - iy; ix += w / 2; }
+        ix %= w;
+        if (ix < 0) ix += w;
+        if (iy < 0) iy = 0;
+        if (iy >= h) iy = h - 1;
+        idx[k] = (int64_t)iy * w + ix;
+        dy[k] = (float)M_PI * (ty - (float)(k >> 1));
+        dx[k] = (float)M_PI * (tx - (float)(k & 1));
+    }
+}
+
 static void one_pixel(const uint16_t *restrict table, const uint8_t *restrict rgb, int h, int w, int a2,
                       const float *restrict x, const float *restrict y, const float *restrict shape,
                       const float *restrict wp, int p, uint16_t *restrict basis, float *restrict wts,
@@ -49,22 +69,14 @@ static void one_pixel(const uint16_t *restrict table, const uint8_t *restrict rg
             for (int k = 0; k < 10; k++) acc += wc[k] * s[k];
             ph[c] = acc;
         }
-        float fx = floorf(x[p] - 0.5f), fy = floorf(y[p] - 0.5f);
-        float tx = x[p] - 0.5f - fx, ty = y[p] - 0.5f - fy;
-        float wk[4] = {(1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty};
+        int64_t nidx[4];
+        float wk[4], ndy[4], ndx[4];
+        neighbours(x[p], y[p], h, w, nidx, wk, ndy, ndx);
         float sk[3] = {0.f, 0.f, 0.f};
         for (int k = 0; k < 4; k++) {
-            int ix = (int)fx + (k & 1), iy = (int)fy + (k >> 1);
-            if (iy < 0) { iy = -1 - iy; ix += w / 2; }
-            else if (iy >= h) { iy = 2 * h - 1 - iy; ix += w / 2; }
-            ix %= w;
-            if (ix < 0) ix += w;
-            if (iy < 0) iy = 0;            /* a view cannot reach further than one row past a pole */
-            if (iy >= h) iy = h - 1;
-            const int64_t idx = (int64_t)iy * w + ix;
+            const int64_t idx = nidx[k];
             const uint16_t *t = table + idx * row;
-            const float dy = (float)M_PI * (ty - (float)(k >> 1));
-            const float dx = (float)M_PI * (tx - (float)(k & 1));
+            const float dy = ndy[k], dx = ndx[k];
             /* the phase, reduced to [-pi/4, pi/4] by quadrant; sin/cos by minimax polynomials */
             #pragma omp simd
             for (int c = 0; c < a2; c++) {
@@ -319,25 +331,6 @@ void resvr_view_geometry(const double *geo, int vw, int vh, int h, int w, int ki
     free(g);
 }
 
-/* the 4 neighbours of LR point (x, y), as VRModule._neighbours(wrap=True) */
-static inline void neighbours(float x, float y, int h, int w, int64_t *idx, float *wk, float *dy, float *dx)
-{
-    float fx = floorf(x - 0.5f), fy = floorf(y - 0.5f);
-    float tx = x - 0.5f - fx, ty = y - 0.5f - fy;
-    wk[0] = (1 - tx) * (1 - ty); wk[1] = tx * (1 - ty); wk[2] = (1 - tx) * ty; wk[3] = tx * ty;
-    for (int k = 0; k < 4; k++) {
-        int ix = (int)fx + (k & 1), iy = (int)fy + (k >> 1);
-        if (iy < 0) { iy = -1 - iy; ix += w / 2; }
-        else if (iy >= h) { iy = 2 * h - 1 - iy; ix += w / 2; }
-        ix %= w;
-        if (ix < 0) ix += w;
-        if (iy < 0) iy = 0;
-        if (iy >= h) iy = h - 1;
-        idx[k] = (int64_t)iy * w + ix;
-        dy[k] = (float)M_PI * (ty - (float)(k >> 1));
-        dx[k] = (float)M_PI * (tx - (float)(k & 1));
-    }
-}
 
 /* marks the table tiles (TR x TC LR pixels, ntx per tile row) that a view's neighbours touch */
 void resvr_view_tiles(const double *geo, int vw, int vh, int h, int w, int kind, int TR, int TC, int ntx,
