@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QProgressDialog, QPushButton, QToolButton, QVBoxLayout, QWidget)
@@ -13,9 +13,10 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, Q
 from resvr.core.errors import BadInput, MethodUnavailable
 
 from .compare_view import CompareView
-from .document import IMAGE_SUFFIXES, Document, open_document
+from .document import IMAGE_SUFFIXES, Document
 from .export import compose, pane_meta, render_at, save_export
 from .navigation import FOV_LIMITS, Camera
+from .open_job import OpenJob
 from .panes import format_metrics
 from .render_service import RenderService
 from .settings import Settings
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.compare_dialog: QProgressDialog | None = None
         self.document: Document | None = None
         self.last_error: str | None = None
+        self.opening: str | None = None      # the path an OpenJob is reading, if any
         self._error_box: QMessageBox | None = None
         self.gl_info: dict = {}
         self.setAcceptDrops(True)
@@ -411,15 +413,33 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------- open
     def open_path(self, path, remember: bool | None = None) -> bool:
         """Open a file or bundle; on failure show the error and keep the current panorama.
-        ``remember`` (default: unless it is the bundled sample) adds it to Recent."""
-        try:
-            doc = open_document(path)
-        except BadInput as e:
-            self.show_error(str(e))
+        ``remember`` (default: unless it is the bundled sample) adds it to Recent.
+
+        The file is parsed and decoded on a worker thread (:class:`OpenJob`) while a local event
+        loop keeps the window painting and answering input; returns once it is open (True) or has
+        failed (False). If another open starts meanwhile, the later one wins and this returns False."""
+        self._open_seq = getattr(self, "_open_seq", 0) + 1
+        seq = self._open_seq
+        job = OpenJob(path, self)
+        got: dict = {}
+        job.opened.connect(lambda d: got.setdefault("doc", d))
+        job.failed.connect(lambda m: got.setdefault("error", m))
+        loop = QEventLoop(self)
+        job.finished.connect(loop.quit, Qt.ConnectionType.QueuedConnection)
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        self.opening = str(path)
+        job.start()
+        loop.exec()
+        job.wait()
+        job.deleteLater()
+        if seq != self._open_seq:
+            return False            # superseded by a later open
+        self.opening = None
+        self.statusBar().clearMessage()
+        if "doc" not in got:
+            self.show_error(got.get("error") or f"{path}: could not be opened")
             return False
-        except Exception as e:  # noqa: BLE001 - never lose the open panorama
-            self.show_error(f"{path}: {type(e).__name__}: {e}")
-            return False
+        doc = got["doc"]
         self.set_document(doc)
         if remember is None:
             sample = sample_bundle_path()

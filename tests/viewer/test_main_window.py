@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from resvr.core import metrics as M
@@ -198,6 +198,48 @@ def test_corrupt_file_shows_error_and_keeps_previous(qtbot, win, tmp_path):
     assert not win.open_path(junk)
     assert win.document is doc
     win.findChild(QMessageBox, "errorBox").close()
+
+
+def test_open_reads_the_file_off_the_ui_thread(qtbot, win, bundle, tmp_path, monkeypatch):
+    """bundle.yaml and the images are parsed on a worker thread: the UI thread keeps running its
+    event loop (a timer fires) while the open is held, and a later open supersedes an earlier one."""
+    import threading
+
+    from resvr.viewer import document
+
+    folder, hr, lr = bundle
+    other = save(tmp_path / "other.jpg", make_pano(256, 128, seed=5), quality=90)
+    real = document.open_document
+    threads, gate = [], threading.Event()
+
+    def held_open(path):
+        threads.append(threading.current_thread())
+        if path.name == folder.name:
+            assert gate.wait(10), "the UI thread did not run while the bundle was being read"
+        return real(path)
+
+    monkeypatch.setattr(document, "open_document", held_open)
+    ticks = []
+
+    def tick():
+        ticks.append(len(ticks))
+        if len(ticks) == 3:
+            assert win.opening == str(folder)
+            assert win.open_path(other)        # a second open while the first is still reading
+            gate.set()
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    assert not win.open_path(folder)           # superseded by the later open
+    timer.stop()
+    assert len(ticks) >= 3
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert win.document is not None and win.document.source == other
+    assert win.opening is None
+    # with nothing else opening, the bundle opens normally
+    assert win.open_path(folder) and win.document.source == folder
 
 
 def test_recent_files_and_settings_persist(qtbot, win, tmp_path):
