@@ -42,6 +42,42 @@ def run_summary(run: Path) -> dict:
             "val_by_iter": {int(r["iter"]): float(r["val_psnr"]) for r in vals}}
 
 
+def hours_by_iter(log: Path, bounds: list[int]) -> list[float]:
+    """Training wall hours in the iteration ranges (0, b0], (b0, b1], ... of a log.csv: each row's time
+    since the previous row (time_s restarts in each resumed segment), summed per range."""
+    out, prev = [0.0] * len(bounds), None
+    for r in csv.DictReader(open(log)):
+        t, it = float(r["time_s"]), int(r["iter"])
+        dt = t - prev if prev is not None and t >= prev else t
+        prev = t
+        k = next((i for i, b in enumerate(bounds) if it <= b), None)
+        if k is not None:
+            out[k] += dt / 3600
+    return out
+
+
+def stage_lines(method: str, cfg: dict, run: Path, it: int, stage1: Path) -> list[str]:
+    """The model card's "iterations per stage" lines, from the logs."""
+    s1 = run_summary(stage1)
+    lines = [f"- Stage 1, shared by both models: HyperThumbnail's rescaling training `{stage1.name}`, iterations "
+             f"1-{s1['iters_logged']:,}, {s1['wall_s_total'] / 3600:.2f} h (`logs/{stage1.name}.csv`)."]
+    t = cfg.get("train", {})
+    if method == "resvr":
+        fz = int(t.get("codec_freeze_iters", 0))
+        h = hours_by_iter(run / "log.csv", [fz, it])
+        lines += [f"- Stage 2a, VR warm-up on the frozen stage-1 codec: iterations 1-{fz:,} of `{cfg['name']}`, "
+                  f"{h[0]:.2f} h.",
+                  f"- Stage 2b, joint training (codec at {t.get('codec_lr_mult', 1)}x the learning rate): iterations "
+                  f"{fz + 1:,}-{it:,}, {h[1]:.2f} h.",
+                  f"- Total: {s1['iters_logged'] + it:,} iterations, {s1['wall_s_total'] / 3600 + sum(h):.2f} h."]
+    else:
+        h = hours_by_iter(run / "log.csv", [it])
+        lines += [f"- Stage 2, HyperThumbnail continued (`{cfg['name']}`, a new cosine): iterations "
+                  f"{s1['iters_logged'] + 1:,}-{it:,}, {h[0]:.2f} h.",
+                  f"- Total: {it:,} iterations, {s1['wall_s_total'] / 3600 + h[0]:.2f} h."]
+    return lines
+
+
 def export_run(run: Path, which: str, where):
     """Export ``run/<which>.pt`` (fp16 weight file with the run's summary) and copy its log;
     ``where(name)`` -> (weight file, log copy) for the run's config name.
@@ -109,6 +145,8 @@ def main():
     ap.add_argument("--which", default="best", choices=("best", "latest"))
     ap.add_argument("--out", default=str(ROOT / "core" / "assets" / "weights"))
     ap.add_argument("--ablation", action="append", default=[], metavar="RUN_DIR")
+    ap.add_argument("--stage1", default="checkpoints/ht_cpu", metavar="RUN_DIR",
+                    help="the stage-1 run both models start from (its log.csv), for the model card")
     ap.add_argument("--dinn", default=None, metavar="RUN_DIR",
                     help="export only DINN360 from this run (e.g. runs/dinn360) and replace its model-card section")
     a = ap.parse_args()
@@ -129,8 +167,9 @@ def main():
     split = load_split()
     card = ["# Model card: resvr-viewer weights", "",
             f"Exported {date.today().isoformat()} by `scripts/export_weights.py --which {a.which}`. Both models were "
-            "trained from scratch on the CPU (2 cores shared by both runs, 1 thread each, bf16 autocast) with "
-            "`resvr train core/train/configs/<name>.yaml`, resumed with `--resume` across sessions. "
+            "trained on the CPU, from no pretrained weights (2 cores shared by the runs, 1 thread each, bf16 autocast), "
+            "with `resvr train core/train/configs/<name>.yaml`, resumed with `--resume` across sessions; both start "
+            "from the same stage-1 run (the stages of each are listed in its section). "
             + ("'latest' is the end of the cosine schedule: no checkpoint was chosen on validation data."
                if a.which == "latest" else "'best' is the checkpoint with the highest DPS validation PSNR."), "",
             "## Data",
@@ -156,10 +195,21 @@ def main():
                  f"- Held-out validation PSNR on DPS viewport samples: {s['val_by_iter'].get(blob['iter'], 'n/a')} dB "
                  f"at the exported iteration; best {s['best_val_psnr']} dB at iteration {s['best_val_iter']}. "
                  "Full viewport numbers: docs/results.md.",
+                 *(stage_lines(method, cfg, run, blob["iter"], ROOT / a.stage1) if (ROOT / a.stage1 / "log.csv").exists()
+                   else []),
                  f"- Log: `logs/{cfg.get('name', method)}.csv`.", "", "```yaml",
                  yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
         print(f"exported {method}: {dst} ({dst.stat().st_size / 1e6:.1f} MB), iteration {blob['iter']}")
-    (out / "MODEL_CARD.md").write_text("\n".join(card) + "\n")
+    if (ROOT / a.stage1 / "log.csv").exists():
+        shutil.copyfile(ROOT / a.stage1 / "log.csv", out / "logs" / f"{Path(a.stage1).name}.csv")
+    card_path = out / "MODEL_CARD.md"
+    if card_path.exists():   # keep the DINN360 section (exported on its own with --dinn)
+        old = card_path.read_text().splitlines()
+        start = next((i for i, line in enumerate(old) if line.startswith("## dinn360")), None)
+        if start is not None:
+            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+            card += old[start:end]
+    card_path.write_text("\n".join(card).rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
