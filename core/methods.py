@@ -255,5 +255,4 @@ class DINN360Method(SampledMethod):
         """Full HR ERP as uint8 (3, H, W) on the method's device."""
         from .models.dinn360 import upscale_erp
 
-        hr = upscale_erp(self.model, lr)[0]
-        return hr.clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+        return upscale_erp(self.model, lr, dtype=torch.uint8)[0]

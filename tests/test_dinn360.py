@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.ops import deform_conv2d
 
-from resvr.core.models.dinn360 import (DINN360, DeformConv, Haar, deform_conv_sampled, downscale_erp,
+from resvr.core.models.dinn360 import (DINN360, DeformConv, Haar, deform_conv_sampled, deform_conv_taps, downscale_erp,
                                        row_latitudes, simulate_jpeg, upscale_erp)
 from resvr.core.models.weights import safe_load
 from tests.helpers import textured_erp
@@ -81,6 +81,17 @@ def test_training_deformable_path_equals_torchvision_for_any_offsets():
     off = torch.randn(2, 18, 7, 10) * 3                                          # some taps fall outside
     ref = deform_conv2d(x, off, w, b, padding=(1, 1))
     assert torch.allclose(deform_conv_sampled(x, off, w, b), ref, atol=1e-4)
+    assert torch.allclose(deform_conv_taps(x, off, w, b), ref, atol=1e-4)       # the inference path
+    dc = DeformConv(4, 6)
+    with torch.no_grad():
+        dc.weight.copy_(w)
+        dc.bias.copy_(b)
+        dc.offset.bias.normal_(0, 2)                                            # non-zero offsets
+        off2 = dc.offset(x)
+        ref2 = deform_conv2d(x, off2, w, b, padding=(1, 1))
+        assert torch.allclose(dc(x), ref2, atol=1e-4)                           # DeformConv in inference
+        dc.impl = "torchvision"
+        assert torch.equal(dc(x), ref2)
     # a shift of exactly one pixel on every tap is the plain convolution of the shifted image
     # (away from column 0, whose left taps then read the image's column 0, not the zero padding)
     one = torch.zeros(2, 9, 2, 7, 10)
@@ -169,6 +180,10 @@ def test_full_erp_paths_wrap_and_reconstruct():
     assert (out - whole).abs().max() < 0.01                                     # bands ~ one pass (measured 0.002)
     # the seam is upscaled like any other column: a rolled LR gives the rolled HR
     assert (upscale_erp(m, lr.roll(8, -1), band_rows=64) - whole.roll(32, -1)).abs().max() < 1e-4
+    # the uint8 output is the float output rounded, band by band
+    u8 = upscale_erp(m, lr, band_rows=6, overlap=4, dtype=torch.uint8)
+    assert u8.dtype == torch.uint8 and u8.shape == out.shape
+    assert torch.equal(u8, (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
 
 
 def test_training_run_resumes_inside_its_schedule(tmp_path):

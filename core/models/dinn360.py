@@ -117,11 +117,35 @@ def deform_conv_sampled(x, offset, weight, bias):
     return out + bias.view(1, -1, 1, 1)
 
 
+def deform_conv_taps(x, offset, weight, bias):
+    """The same arithmetic as :func:`deform_conv_sampled`, one kernel tap at a time (a
+    ``grid_sample`` and a 1x1 product per tap, accumulated): for inference, where it needs a ninth
+    of the memory and runs 1-3x faster than torchvision's CPU kernel (measured at (1, 16, 128, 520):
+    92 ms against 318 ms, one thread)."""
+    B, C, H, W = x.shape
+    off = offset.view(B, 9, 2, H, W)
+    gy = torch.arange(H, device=x.device, dtype=x.dtype).view(1, H, 1)
+    gx = torch.arange(W, device=x.device, dtype=x.dtype).view(1, 1, W)
+    sy, sx = 2 / max(H - 1, 1), 2 / max(W - 1, 1)
+    out = bias.view(1, -1, 1, 1).expand(B, -1, H, W).clone()
+    wt = weight.flatten(2)
+    for k in range(9):
+        ky, kx = k // 3 - 1, k % 3 - 1
+        grid = torch.stack(((gx + kx + off[:, k, 1]) * sx - 1, (gy + ky + off[:, k, 0]) * sy - 1), -1)
+        smp = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        out += torch.einsum("bchw,oc->bohw", smp, wt[:, :, k])
+    return out
+
+
 class DeformConv(nn.Module):
     """3x3 deformable convolution (DCNv1); its offsets come from a zero-initialised 3x3
-    convolution, so at initialisation it is the plain convolution. Inference runs
-    ``torchvision.ops.deform_conv2d``; training (autograd on) the same arithmetic through
-    :func:`deform_conv_sampled`, whose backward is far faster on the CPU (tests check the two agree)."""
+    convolution, so at initialisation it is the plain convolution. Its arithmetic is that of
+    ``torchvision.ops.deform_conv2d`` (``impl = "torchvision"`` runs it), computed by default with
+    ``grid_sample``: :func:`deform_conv_sampled` in training (its backward is far faster on the CPU
+    than torchvision's), :func:`deform_conv_taps` in inference (less memory, faster). Tests check
+    all three agree."""
+
+    impl = "sampled"
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
@@ -135,9 +159,11 @@ class DeformConv(nn.Module):
     def forward(self, x, offset=None):
         if offset is None:
             offset = self.offset(x)
+        if self.impl == "torchvision":
+            return deform_conv2d(x, offset, self.weight, self.bias, padding=(1, 1))
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             return deform_conv_sampled(x, offset, self.weight, self.bias)
-        return deform_conv2d(x, offset, self.weight, self.bias, padding=(1, 1))
+        return deform_conv_taps(x, offset, self.weight, self.bias)
 
 
 class DeformAttention(nn.Module):
@@ -428,19 +454,24 @@ def downscale_erp(model: DINN360, hr: torch.Tensor, pad: int = 32) -> torch.Tens
 
 
 @torch.no_grad()
-def upscale_erp(model: DINN360, lr: torch.Tensor, band_rows: int = 64, overlap: int = 8, pad: int = 8) -> torch.Tensor:
-    """Decoded LR ERP (1, 3, h, w) in [0, 1] -> HR ERP (1, 3, 4h, 4w) float, in bands of
-    ``band_rows`` LR rows with ``overlap`` rows of context each side (bounded memory), padded
-    circularly by ``pad`` LR columns in longitude; each band knows its rows' latitudes."""
+def upscale_erp(model: DINN360, lr: torch.Tensor, band_rows: int = 64, overlap: int = 8, pad: int = 8,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Decoded LR ERP (1, 3, h, w) in [0, 1] -> HR ERP (1, 3, 4h, 4w), in bands of ``band_rows`` LR
+    rows with ``overlap`` rows of context each side (bounded memory), padded circularly by ``pad``
+    LR columns in longitude; each band knows its rows' latitudes. ``dtype=torch.uint8`` stores each
+    band rounded to 8 bits as it is made (a quarter of the float32 image's memory)."""
     _, _, h, w = lr.shape
     s = model.scale
     x = torch.cat((lr[..., -pad:], lr, lr[..., :pad]), -1)
-    out = torch.empty(1, 3, h * s, w * s, device=lr.device)
+    out = torch.empty(1, 3, h * s, w * s, device=lr.device, dtype=dtype)
     rows = torch.arange(h, device=lr.device, dtype=torch.float32)
     for r0 in range(0, h, band_rows):
         r1 = min(h, r0 + band_rows)
         e0, e1 = max(0, r0 - overlap), min(h, r1 + overlap)
         lat = row_latitudes(rows[e0:e1], h)[None]
         hr = model.upscale(x[..., e0:e1, :], lat)
-        out[..., r0 * s:r1 * s, :] = hr[..., (r0 - e0) * s:(r1 - e0) * s, pad * s:(pad + w) * s]
+        band = hr[..., (r0 - e0) * s:(r1 - e0) * s, pad * s:(pad + w) * s]
+        if dtype == torch.uint8:
+            band = band.clamp(0, 1).mul_(255).add_(0.5)
+        out[..., r0 * s:r1 * s, :] = band
     return out
