@@ -70,6 +70,10 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
             from resvr.core.geometry import View
             from resvr.core.methods import get_method
 
+            from .render_service import background_priority
+
+            background_priority()          # as the viewer's render worker runs
+
             m = get_method(method, device="cpu", weights=weights)
             path = lr_path
             if path is None:

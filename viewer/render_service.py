@@ -15,11 +15,16 @@
   stale, ``cancelled`` says what was dropped (e.g. "ResVR 1024×768"), so the status bar can show it.
 * An item may override the request's ``full`` flag: the compare view sends a half-resolution
   learned pass (``full=False``) before the full-resolution one in the same request.
+* The worker runs at a lower CPU priority (:func:`background_priority`, nice +10 on Linux): the
+  threads torch starts for a render inherit it, so on a 2-core machine the GUI thread and the
+  OpenGL driver's threads (llvmpipe) keep drawing the panorama pane while a learned view renders.
 * ``seconds_per_mpx`` keeps a running estimate of each method's cost, which the compare view uses
   to pick a lower resolution while the camera moves.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
@@ -31,6 +36,21 @@ from PySide6.QtCore import QThread, Signal
 
 from resvr.core.errors import BadInput, MethodUnavailable
 from resvr.core.geometry import View
+
+
+BACKGROUND_NICE = 10
+
+
+def background_priority(nice: int = BACKGROUND_NICE) -> None:
+    """Lower the calling thread's CPU priority by ``nice`` (at most to 19) on Linux, where the nice
+    value is per thread and inherited by the threads it starts (torch's OpenMP pool). Elsewhere
+    nothing: there ``setpriority(PRIO_PROCESS, ...)`` would renice the whole process, GUI included."""
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -163,6 +183,7 @@ class RenderService(QThread):
         return self._stop or self._gen != gen
 
     def run(self) -> None:
+        background_priority()
         while True:
             with self._cond:
                 while self._pending is None and not self._stop:

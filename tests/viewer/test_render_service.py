@@ -1,11 +1,14 @@
 """The render service: latest request wins, stale work is dropped, unavailable methods are reported."""
+import os
+import sys
 import threading
 
 import numpy as np
 import pytest
+import torch
 
 from resvr.core.geometry import View
-from resvr.viewer.render_service import RenderItem, RenderRequest, RenderService
+from resvr.viewer.render_service import BACKGROUND_NICE, RenderItem, RenderRequest, RenderService
 
 from viewer_helpers import make_pano, save
 
@@ -120,3 +123,42 @@ def test_one_panes_failure_stays_in_that_pane(qtbot, service, tmp_path, monkeypa
     service.submit(RenderRequest([RenderItem("a", "bilinear", f, View(yaw=40, width=32, height=24))], device="cpu"))
     qtbot.waitUntil(lambda: len(got) == 6, timeout=10000)
     assert got[-1].error is None and got[-1].view.yaw == 40
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_worker_and_the_threads_it_starts_run_at_background_priority(qtbot, service, tmp_path, monkeypatch):
+    """The GUI thread keeps its priority; the render worker and every thread started while it
+    renders (torch's OpenMP pool for a learned view) run BACKGROUND_NICE nice levels lower, so the GL pane
+    is not starved on a 2-core machine. Read from /proc, independently of the code under test."""
+    def nice_of_threads() -> dict[int, int]:
+        out = {}
+        for t in os.listdir("/proc/self/task"):
+            try:
+                stat = open(f"/proc/self/task/{t}/stat").read()
+            except OSError:
+                continue
+            out[int(t)] = int(stat.rsplit(")", 1)[1].split()[16])     # field 19: nice
+        return out
+
+    main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    low = min(19, main_nice + BACKGROUND_NICE)
+    before = nice_of_threads()
+    seen = {}
+    orig = service._render
+
+    def spy(name, path, view, device):
+        seen["tid"] = threading.get_native_id()
+        return orig(name, path, view, device)
+
+    monkeypatch.setattr(service, "_render", spy)
+    torch.set_num_threads(2)
+    f = save(tmp_path / "p.png", make_pano(256, 128))
+    with qtbot.waitSignal(service.resultReady, timeout=180000) as blocker:
+        service.submit(RenderRequest([RenderItem("resvr", "resvr", f, View(width=128, height=96))], device="cpu"))
+    assert blocker.args[0].error is None
+    after = nice_of_threads()
+    new = {t: n for t, n in after.items() if t not in before}
+    assert seen["tid"] in new and new[seen["tid"]] == low > main_nice
+    assert len(new) >= 2                      # the worker and at least one compute thread it started
+    assert all(n == low for n in new.values()), new
+    assert after[threading.get_native_id()] == main_nice
