@@ -18,6 +18,10 @@
 * The worker runs at a lower CPU priority (:func:`background_priority`, nice +10 on Linux): the
   threads torch starts for a render inherit it, so on a 2-core machine the GUI thread and the
   OpenGL driver's threads (llvmpipe) keep drawing the panorama pane while a learned view renders.
+* A view already rendered is not rendered again: the last results (and their metrics) are kept,
+  keyed by method, file (path, size, mtime), view and device, up to ``result_cache_bytes``; a
+  metrics-only refresh, a mode switch or a return to the same view reuses them (``reused``
+  counts). ``clear_cache`` (a new document or device) forgets them.
 * ``seconds_per_mpx`` keeps a running estimate of each method's cost, which the compare view uses
   to pick a lower resolution while the camera moves.
 """
@@ -28,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +47,14 @@ BACKGROUND_NICE = 10
 
 
 def background_priority(nice: int = BACKGROUND_NICE) -> None:
-    """Lower the calling thread's CPU priority by ``nice`` (at most to 19) on Linux, where the nice
-    value is per thread and inherited by the threads it starts (torch's OpenMP pool). Elsewhere
-    nothing: there ``setpriority(PRIO_PROCESS, ...)`` would renice the whole process, GUI included."""
+    """Run the calling thread at nice ``nice`` at least (Linux, where the nice value is per thread
+    and inherited by the threads it starts: torch's OpenMP pool). A process started under ``nice``
+    already keeps its level. Elsewhere nothing: there ``setpriority(PRIO_PROCESS, ...)`` would
+    renice the whole process, GUI included."""
     if sys.platform.startswith("linux"):
         tid = threading.get_native_id()
         try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
         except OSError:
             pass
 
@@ -134,6 +140,9 @@ class RenderService(QThread):
         self.lpips_metric = None          # resvr.core.metrics.LPIPSMetric, created lazily
         self.seconds_per_mpx: dict[str, float] = {}
         self.dropped = 0
+        self.reused = 0
+        self.result_cache_bytes = 48 << 20     # the latest request's panes at 1024x768, about
+        self._results: OrderedDict = OrderedDict()   # key -> [image (read-only), seconds, {reference: metrics}]
 
     # ------------------------------------------------------------- GUI side
     def submit(self, req: RenderRequest) -> int:
@@ -166,6 +175,7 @@ class RenderService(QThread):
         """Forget prepared methods (new document or device); done on the worker before the next job."""
         with self._cond:
             self._methods = {}
+            self._results = OrderedDict()
 
     def stop(self, wait_ms: int = 5000) -> None:
         with self._cond:
@@ -204,7 +214,7 @@ class RenderService(QThread):
     def _method(self, name: str, path: Path, device: str):
         from resvr.core.methods import get_method
 
-        key = (name, str(path), device)
+        key = self._key(name, path, None, device)     # a file changed on disk is prepared again
         m = self._methods.get(key)
         if m is None:
             try:
@@ -233,6 +243,35 @@ class RenderService(QThread):
         self.seconds_per_mpx[name] = est if old is None else 0.5 * old + 0.5 * est
         return np.asarray(img, np.float32), dt, None
 
+    @staticmethod
+    def _key(name, path, view, device) -> tuple:
+        try:
+            st = Path(path).stat()
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+        return name, str(path), stamp, view, device
+
+    def _render_reused(self, name, path, view, device):
+        """:meth:`_render`, or the kept result of the same (method, file, view, device)
+        -> (image, seconds, error, cache entry or None)."""
+        key = self._key(name, path, view, device)
+        results = self._results
+        hit = results.get(key)
+        if hit is not None:
+            results.move_to_end(key)
+            self.reused += 1
+            return hit[0], hit[1], None, hit
+        img, dt, err = self._render(name, path, view, device)
+        if err is not None or img is None:
+            return img, dt, err, None
+        img.setflags(write=False)        # shared by every reuse
+        entry = results[key] = [img, dt, {}]
+        total = sum(e[0].nbytes for e in results.values())
+        while total > self.result_cache_bytes and len(results) > 1:
+            total -= results.popitem(last=False)[1][0].nbytes
+        return img, dt, None, entry
+
     def _abandon(self, req: RenderRequest, n: int) -> None:
         """Say which of the request's items a newer request made stale (the status bar shows it)."""
         if self._stop:
@@ -254,7 +293,7 @@ class RenderService(QThread):
             self.progress.emit(n, total)
             self.started.emit(item)
             full = req.full if item.full is None else item.full
-            img, dt, err = self._render(item.method, item.path, item.view, req.device)
+            img, dt, err, entry = self._render_reused(item.method, item.path, item.view, req.device)
             res = RenderResult(gen, item.key, item.method, item.view, full, img, dt)
             if err is None and item.method == "reference":
                 refs[item.view] = img
@@ -264,10 +303,13 @@ class RenderService(QThread):
             elif full and req.metrics and req.reference is not None and item.method != "reference":
                 ref = refs.get(item.view)
                 if ref is None:
-                    ref, _, rerr = self._render("reference", req.reference, item.view, req.device)
+                    ref, _, rerr, _ = self._render_reused("reference", req.reference, item.view, req.device)
                     if rerr is None:
                         refs[item.view] = ref
-                if ref is not None:
+                kept = entry[2].get(str(req.reference)) if entry is not None else None
+                if ref is not None and kept is not None:
+                    res.metrics, res.reference = dict(kept), ref
+                elif ref is not None:
                     if self._newer(gen):
                         self._abandon(req, n)
                         return
@@ -278,6 +320,8 @@ class RenderService(QThread):
                     try:
                         res.metrics = compute_metrics(img, ref, self.lpips_metric)
                         res.reference = ref
+                        if entry is not None:
+                            entry[2][str(req.reference)] = dict(res.metrics)
                     except Exception as e:  # noqa: BLE001 - the view stands without metrics
                         self.message.emit(f"metrics failed: {_error_text(e)}")
             if self._newer(gen):

@@ -128,7 +128,7 @@ def test_one_panes_failure_stays_in_that_pane(qtbot, service, tmp_path, monkeypa
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_the_worker_and_the_threads_it_starts_run_at_background_priority(qtbot, service, tmp_path, monkeypatch):
     """The GUI thread keeps its priority; the render worker and every thread started while it
-    renders (torch's OpenMP pool for a learned view) run BACKGROUND_NICE nice levels lower, so the GL pane
+    renders (torch's OpenMP pool for a learned view) run at nice BACKGROUND_NICE, so the GL pane
     is not starved on a 2-core machine. Read from /proc, independently of the code under test."""
     def nice_of_threads() -> dict[int, int]:
         out = {}
@@ -141,7 +141,9 @@ def test_the_worker_and_the_threads_it_starts_run_at_background_priority(qtbot, 
         return out
 
     main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    low = min(19, main_nice + BACKGROUND_NICE)
+    if main_nice >= BACKGROUND_NICE:
+        pytest.skip(f"the tests run at nice {main_nice}: the worker has nothing to lower")
+    low = BACKGROUND_NICE
     before = nice_of_threads()
     seen = {}
     orig = service._render
@@ -158,7 +160,47 @@ def test_the_worker_and_the_threads_it_starts_run_at_background_priority(qtbot, 
     assert blocker.args[0].error is None
     after = nice_of_threads()
     new = {t: n for t, n in after.items() if t not in before}
-    assert seen["tid"] in new and new[seen["tid"]] == low > main_nice
+    assert seen["tid"] in new and new[seen["tid"]] == low
     assert len(new) >= 2                      # the worker and at least one compute thread it started
     assert all(n == low for n in new.values()), new
     assert after[threading.get_native_id()] == main_nice
+
+
+def test_a_view_already_rendered_is_reused_with_its_metrics(qtbot, service, tmp_path, monkeypatch):
+    """The same (method, file, view) again is not rendered twice, nor are its metrics computed
+    twice; another view, a changed file or clear_cache() renders again."""
+    f = save(tmp_path / "p.png", make_pano(256, 128))
+    ref = save(tmp_path / "ref.png", make_pano(256, 128, seed=3))
+    calls, metric_calls = [], []
+    orig = service._render
+    monkeypatch.setattr(service, "_render", lambda *a: (calls.append(a[0]), orig(*a))[1])
+    import resvr.viewer.render_service as rs
+    orig_metrics = rs.compute_metrics
+    monkeypatch.setattr(rs, "compute_metrics", lambda *a: (metric_calls.append(1), orig_metrics(*a))[1])
+    service.lpips_metric = type("NoLpips", (), {"available": False, "reason": "test"})()
+
+    def run(view, **kw):
+        got = []
+        service.resultReady.connect(got.append)
+        service.submit(RenderRequest([RenderItem("bicubic", "bicubic", f, view)], reference=ref, metrics=True,
+                                     device="cpu", **kw))
+        qtbot.waitUntil(lambda: len(got) == 1, timeout=30000)
+        service.resultReady.disconnect(got.append)
+        return got[0]
+
+    v = View(yaw=20, fov_h=90, fov_v=60, width=64, height=48)
+    a = run(v)
+    assert calls == ["bicubic", "reference"] and len(metric_calls) == 1
+    b = run(v)                                               # a metrics-only refresh of the same view
+    assert calls == ["bicubic", "reference"] and len(metric_calls) == 1 and service.reused >= 1
+    assert np.array_equal(a.image, b.image) and a.metrics == b.metrics
+    with pytest.raises(ValueError):
+        b.image[0, 0, 0] = 0.5                               # shared: read-only
+    run(View(yaw=21, fov_h=90, fov_v=60, width=64, height=48))
+    assert calls[2:] == ["bicubic", "reference"]             # another view renders
+    save(f, make_pano(256, 128, seed=9))                     # the file changes on disk
+    c = run(v)
+    assert calls[4:] == ["bicubic"] and not np.array_equal(c.image, a.image)
+    service.clear_cache()
+    run(v)
+    assert calls[5:] == ["bicubic", "reference"]

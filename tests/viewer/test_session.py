@@ -31,8 +31,11 @@ def test_square_pixels_by_default_and_the_reported_fov(qtbot, tmp_path):
     win = _win(qtbot, Settings(path=tmp_path / "s.yaml"), size=(1000, 500))
     try:
         assert win.open_path(p)
-        qtbot.wait(300)
         pane = win.view.current_pane()
+        # the status bar shows the fov of the view actually rendered: wait for the render of the
+        # pane at its final size (the worker runs at background priority, slower on a busy machine)
+        qtbot.waitUntil(lambda: f"fov {pane.gl.view().fov_h:.1f}°×90.0° (square pixels)" in win.view_label.text(),
+                        timeout=30000)
         w, h = pane.gl.fb_size()
         v = pane.gl.view()
         # the vertical fov is set; the horizontal follows the pane: tan(fh/2) = tan(fv/2) * w/h
