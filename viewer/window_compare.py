@@ -63,7 +63,7 @@ class CompareMixin:
 
     def compare_methods(self) -> bool:
         """Build (in the background) and open the comparison bundle of the open plain panorama."""
-        from .compare_worker import CompareJob, bundle_dir_for
+        from .compare_worker import CompareJob
 
         doc = self.document
         if doc is None or doc.kind != "panorama":
@@ -71,9 +71,8 @@ class CompareMixin:
             return False
         if self.compare_job is not None and self.compare_job.isRunning():
             return False
-        out = bundle_dir_for(doc.source, self.settings.compare_output)
-        job = CompareJob(doc.source, out, device="cpu" if self.settings.device == "auto" else self.settings.device,
-                         parent=self)
+        job = CompareJob(doc.source, self.settings.compare_output,
+                         device="cpu" if self.settings.device == "auto" else self.settings.device, parent=self)
         dlg = QProgressDialog(f"Encoding {doc.title} with every method…", "Cancel", 0, 100, self)
         dlg.setWindowTitle("Compare methods")
         dlg.setObjectName("compareProgress")
