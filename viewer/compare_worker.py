@@ -4,7 +4,8 @@
 what ``resvr encode --method all`` runs) into a hidden temporary folder next to the destination and
 renames it into place only when every file is written, so the destination appears complete or not
 at all. ``cancel()`` stops the encode at the next step (the progress callback raises) and the
-temporary folder is removed: cancelling leaves nothing behind.
+temporary folder is removed: cancelling leaves nothing behind. The device setting ("auto", "cpu",
+"cuda") is resolved by ``core.device.pick_device`` when the job runs, as ``resvr encode`` does.
 
 A bundle is reused only when it was made from the same files: :func:`bundle_key` identifies the HR
 file and every weights file the encode reads (path, size, mtime; a missing weights file counts as
@@ -101,7 +102,7 @@ class CompareJob(QThread):
     failed = Signal(str)               # one line
     cancelled = Signal()
 
-    def __init__(self, hr_path, where: str = "cache", bpp: float = 0.3, device: str = "cpu",
+    def __init__(self, hr_path, where: str = "cache", bpp: float = 0.3, device: str | None = None,
                  weights: dict | None = None, parent=None):
         super().__init__(parent)
         self.hr_path = Path(hr_path)
@@ -110,7 +111,8 @@ class CompareJob(QThread):
         self.key = bundle_key(self.hr_path, self.weights)
         self.out_dir = bundle_dir_for(self.hr_path, where, self.weights)
         self.bpp = bpp
-        self.device = device
+        self.device = device              # a setting; resolved by the core resolver in run()
+        self.resolved_device = None       # the torch.device the encode ran on
         self._cancel = False
         self.percent = 0
 
@@ -138,6 +140,7 @@ class CompareJob(QThread):
 
     def run(self) -> None:
         from resvr.core.bundle import is_bundle
+        from resvr.core.device import pick_device
         from resvr.core.encode import encode_bundle
 
         stamp = self._stamp() if is_bundle(self.out_dir) else None
@@ -150,10 +153,11 @@ class CompareJob(QThread):
             if self.out_dir.exists() and stamp is None:
                 raise FileExistsError(f"{self.out_dir}: exists and is not a comparison bundle made by Compare "
                                       "methods…; move it away first")
+            self.resolved_device = pick_device(self.device)
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", suffix=".partial", dir=self.out_dir.parent))
             self.progressed.emit(0, "Loading the panorama")
-            encode_bundle(self.hr_path, tmp, bpp=self.bpp, device=self.device, weights=self.weights,
+            encode_bundle(self.hr_path, tmp, bpp=self.bpp, device=self.resolved_device, weights=self.weights,
                           reference=True, progress=self._progress, skip_unavailable=True, warn=self.notice.emit)
             if self.where == "beside":
                 (tmp / STAMP).write_text(self.key + "\n", encoding="ascii")

@@ -72,9 +72,10 @@ def versions(gl_info: dict | None = None, device: str | None = None) -> list[tup
     try:
         import torch
 
-        dev = device or "auto"
-        cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
-        rows.append(("Render device", f"{dev} ({cuda})"))
+        from .devices import device_text, resolve
+
+        cuda = torch.cuda.get_device_name(0) if resolve("cuda") else "no CUDA device"
+        rows.append(("Render device", f"{device_text(device or 'auto')} — {cuda}"))
     except Exception:  # noqa: BLE001
         pass
     if gl_info:

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QProgressDialog, QVBoxLayout, QWidget
 
 from .compare_view import CompareView
+from .devices import device_text
 from .document import Document
 from .navigation import Camera
 from .render_service import RenderService
@@ -129,13 +130,7 @@ class MainWindow(MenusMixin, FilesMixin, CompareMixin, ExportMixin, QMainWindow)
         self._save_settings()
 
     def _update_device_label(self) -> None:
-        from resvr.core.device import pick_device
-
-        dev = self.settings.device
-        if dev == "auto":
-            self.device_label.setText(f"Device: auto ({pick_device(dev).type})")
-        else:
-            self.device_label.setText(f"Device: {dev}")
+        self.device_label.setText(f"Device: {device_text(self.settings.device)}")
 
     def _busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)

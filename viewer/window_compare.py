@@ -71,8 +71,7 @@ class CompareMixin:
             return False
         if self.compare_job is not None and self.compare_job.isRunning():
             return False
-        job = CompareJob(doc.source, self.settings.compare_output,
-                         device="cpu" if self.settings.device == "auto" else self.settings.device, parent=self)
+        job = CompareJob(doc.source, self.settings.compare_output, device=self.settings.device, parent=self)
         dlg = QProgressDialog(f"Encoding {doc.title} with every method…", "Cancel", 0, 100, self)
         dlg.setWindowTitle("Compare methods")
         dlg.setObjectName("compareProgress")

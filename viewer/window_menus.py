@@ -5,6 +5,10 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QProgressBar
 
+from resvr.core.device import DEVICE_CHOICES
+
+from .devices import DEVICE_TEXT, resolve
+
 try:
     import qtawesome as qta
 except Exception:  # noqa: BLE001 - icons are optional
@@ -111,16 +115,10 @@ class MenusMixin:
         self.method_group = QActionGroup(self)
         dm = mb.addMenu("&Device")
         self.device_group = QActionGroup(self)
-        try:
-            import torch
-
-            has_cuda = torch.cuda.is_available()
-        except Exception:  # noqa: BLE001
-            has_cuda = False
-        for dev, text in (("auto", "Automatic (CUDA when available)"), ("cpu", "CPU"), ("cuda", "CUDA GPU")):
-            a = QAction(text, self, checkable=True)
+        for dev in DEVICE_CHOICES:
+            a = QAction(DEVICE_TEXT.get(dev, dev), self, checkable=True)
             a.setData(dev)
-            a.setEnabled(dev != "cuda" or has_cuda)
+            a.setEnabled(resolve(dev) is not None)     # CUDA only where the core resolver finds it
             a.setChecked(dev == self.settings.device)
             a.triggered.connect(lambda _=False, d=dev: self.set_device(d))
             self.device_group.addAction(a)
