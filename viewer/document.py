@@ -33,6 +33,12 @@ class PaneSpec:
     def label(self) -> str:
         return registry.label(self.method)
 
+    @property
+    def colour(self) -> str:
+        """The pane's accent colour: the registry's ``MethodInfo.colour`` of its method."""
+        info = registry.BY_ID.get(self.method)
+        return info.colour if info else registry.MethodInfo.colour
+
 
 @dataclass
 class Document:

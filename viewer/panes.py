@@ -15,7 +15,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
-from resvr.core import registry
 from resvr.core.imageio import to_uint8
 
 from .document import PaneSpec
@@ -25,6 +24,7 @@ from .overlays import HEAT_MAX, CompassOverlay, HeatBar, heat_map
 from .render_service import RenderResult
 
 LPIPS_NA_DEFAULT = "LPIPS could not be computed for this view"
+ACCENT_PX = 5             # the width of a pane label's accent bar (its method's registry colour)
 
 
 def format_bpp(bpp) -> str:
@@ -41,6 +41,12 @@ def format_metrics(m: dict | None) -> str:
     lp = m.get("lpips")
     ls = "LPIPS n/a" if lp is None else f"LPIPS {lp:.4f}"
     return f"{ps} · SSIM {m.get('ssim', float('nan')):.4f} · {ls}"
+
+
+def accent_style(colour: str, side: str = "left") -> str:
+    """A label's accent: a bar in ``colour`` on one ``side``. (Qt draws a one-sided border only
+    once the label has a border of its own: hence ``border: none`` first.)"""
+    return f"border: none; border-{side}: {ACCENT_PX}px solid {colour}; padding-{side}: 4px;"
 
 
 def lpips_reason(m: dict | None) -> str | None:
@@ -70,6 +76,7 @@ class PaneWidget(QFrame):
         self.header = QLabel(self)
         self.header.setObjectName("paneLabel")
         self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setStyleSheet(accent_style(spec.colour))
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel(self)
         self.status.setObjectName("paneStatus")
@@ -164,8 +171,6 @@ class PaneWidget(QFrame):
 
     def update_label(self) -> None:
         self.header.setText(self.label_text())
-        colour = registry.get(self.spec.method).colour if self.spec.method in registry.BY_ID else "#9e9e9e"
-        self.header.setStyleSheet(f"border-left: 5px solid {colour}; padding-left: 4px;")
         tip = f"{self.spec.label}\n{self.spec.path}"
         why = lpips_reason(self.metrics)
         if why:
@@ -292,6 +297,8 @@ class WipeWidget(QWidget):
         self.results = {}
         self.gl.set_image(self.specs[a].erp if a in self.specs else None)
         self.gl.set_split(self.specs[b].erp if b in self.specs else None, self.slider.value() / 1000)
+        for key, lab, side in ((a, self.info_a, "left"), (b, self.info_b, "right")):
+            lab.setStyleSheet(accent_style(self.specs[key].colour, side) if key in self.specs else "")
         self.update_info()
         self.changed.emit()
 

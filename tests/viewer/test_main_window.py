@@ -319,3 +319,34 @@ def test_drop_a_bundle_folder_opens_it(qtbot, win, bundle):
     assert win.document is not None and win.document.source == folder
     assert win.windowTitle() == win.document.title  # the platform adds the application name once
     assert win.view.pane_keys() == ["bilinear", "hyperthumbnail", "resvr", "reference"]
+
+
+def test_each_pane_label_carries_its_methods_registry_colour(qtbot, win, bundle):
+    """The accent bar left of each pane's label (and of each wipe side's label, on its outer side)
+    is drawn in the method's colour from core.registry, pixel for pixel."""
+    from PySide6.QtGui import QColor
+
+    from resvr.core import registry
+
+    def bar(label, right=False):
+        """The colours across the label's middle row: the ACCENT_PX outermost pixels on that side."""
+        img = label.grab().toImage()
+        n = round(5 * img.devicePixelRatio())
+        xs = range(img.width() - n, img.width()) if right else range(n)
+        return {img.pixelColor(x, img.height() // 2).name() for x in xs}, img.pixelColor(
+            img.width() - n - 2 if right else n + 1, 1).name()
+
+    folder, hr, lr = bundle
+    assert win.open_path(folder)
+    panes = list(win.view.panes.values())
+    colours = [registry.get(p.spec.method).colour for p in panes]
+    assert len(set(colours)) == len(panes) == 4          # four methods, four different accents
+    for p, colour in zip(panes, colours):
+        accent, inside = bar(p.header)
+        assert accent == {colour} and inside != colour and colour in p.header.styleSheet()
+    win.set_mode("wipe")
+    win.view.wipe.set_keys("resvr", "hyperthumbnail")
+    qtbot.wait(50)
+    a, _ = bar(win.view.wipe.info_a)
+    b, _ = bar(win.view.wipe.info_b, right=True)
+    assert a == {registry.get("resvr").colour} and b == {registry.get("hyperthumbnail").colour}
