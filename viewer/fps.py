@@ -29,6 +29,29 @@ def _synthetic_pano(w=2048, h=1024) -> np.ndarray:
     return ((img + 1) * 127.5).astype(np.uint8)
 
 
+def _background_method(method: str, weights, lr_path, pano):
+    """measure_gl_fps's background method, prepared (weights loaded, LR decoded) on the calling
+    thread, which first takes the viewer's render worker priority."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from resvr.core.methods import get_method
+
+    from .render_service import background_priority
+
+    background_priority()          # as the viewer's render worker runs
+
+    m = get_method(method, device="cpu", weights=weights)
+    path = lr_path
+    if path is None:
+        path = Path(tempfile.mkdtemp()) / "fps_pano.png"
+        Image.fromarray(pano[::4, ::4].copy()).save(path)
+    m.prepare(path)
+    return m
+
+
 def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
                    background_render: bool = False, method: str = "bicubic", lr_path=None, weights=None) -> dict:
     from PySide6.QtWidgets import QApplication
@@ -62,24 +85,9 @@ def measure_gl_fps(width: int = 1024, height: int = 768, seconds: float = 2.0,
 
     def bg():
         try:
-            import tempfile
-            from pathlib import Path
-
-            from PIL import Image
-
             from resvr.core.geometry import View
-            from resvr.core.methods import get_method
 
-            from .render_service import background_priority
-
-            background_priority()          # as the viewer's render worker runs
-
-            m = get_method(method, device="cpu", weights=weights)
-            path = lr_path
-            if path is None:
-                path = Path(tempfile.mkdtemp()) / "fps_pano.png"
-                Image.fromarray(pano[::4, ::4].copy()).save(path)
-            m.prepare(path)
+            m = _background_method(method, weights, lr_path, pano)
             ready.set()
             k = 0
             while not stop.is_set():
