@@ -46,6 +46,12 @@ class Method:
         """Forget the prepared file and free what it cached (``prepare`` again before ``render``)."""
         self.path = None
 
+    def idle_step(self) -> bool:
+        """A short piece of work that makes later views of the prepared file faster, for a caller
+        with idle time (the viewer's render worker between requests); False when there is none
+        left. Default: none."""
+        return False
+
     @staticmethod
     def _to_numpy(t: torch.Tensor) -> np.ndarray:
         return t.float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -142,6 +148,18 @@ class ResVRMethod(Method):
 
     def tiles_built(self) -> float:
         return self.renderer.tiles_built()
+
+    #: the idle prefetch stops at tables larger than this (the whole table of an 8192x4096
+    #: panorama is 1 GB; a lazy one holds only what the views touched)
+    idle_table_bytes = 400 << 20
+
+    def idle_step(self) -> bool:
+        """Build one more block of the table (``VRRenderer.prefetch_step``), so that later views
+        of this panorama find their tiles built; nothing for tables over :attr:`idle_table_bytes`."""
+        r = self.renderer
+        if self.path is None or not r.feats or r.table_bytes(r.feats["h"], r.feats["w"]) > self.idle_table_bytes:
+            return False
+        return r.prefetch_step()
 
     @property
     def query_path(self) -> str:

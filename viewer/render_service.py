@@ -22,6 +22,9 @@
   keyed by method, file (path, size, mtime), view and device, up to ``result_cache_bytes``; a
   metrics-only refresh, a mode switch or a return to the same view reuses them (``reused``
   counts). ``clear_cache`` (a new document or device) forgets them.
+* Between requests the worker does idle work (``Method.idle_step``): ResVR builds the rest of its
+  lazily built feature table a block at a time (tens of ms each), so that the next drag finds its
+  tiles built; a new request waits at most one block.
 * ``seconds_per_mpx`` keeps a running estimate of each method's cost, which the compare view uses
   to pick a lower resolution while the camera moves.
 """
@@ -143,6 +146,8 @@ class RenderService(QThread):
         self.reused = 0
         self.result_cache_bytes = 48 << 20     # the latest request's panes at 1024x768, about
         self._results: OrderedDict = OrderedDict()   # key -> [image (read-only), seconds, {reference: metrics}]
+        self._idle_left = False       # a prepared method may have idle work (Method.idle_step)
+        self._idle_done: set = set()  # methods that have none left
 
     # ------------------------------------------------------------- GUI side
     def submit(self, req: RenderRequest) -> int:
@@ -176,6 +181,8 @@ class RenderService(QThread):
         with self._cond:
             self._methods = {}
             self._results = OrderedDict()
+            self._idle_done = set()
+            self._idle_left = False
 
     def stop(self, wait_ms: int = 5000) -> None:
         with self._cond:
@@ -196,11 +203,14 @@ class RenderService(QThread):
         background_priority()
         while True:
             with self._cond:
-                while self._pending is None and not self._stop:
+                while self._pending is None and not self._stop and not self._idle_left:
                     self._cond.wait()
                 if self._stop:
                     return
                 req, self._pending = self._pending, None
+            if req is None:
+                self._idle_step()
+                continue
             self.busyChanged.emit(True)
             try:
                 self._process(req)
@@ -208,6 +218,7 @@ class RenderService(QThread):
                 self.message.emit("render failed: " + traceback.format_exc(limit=2).strip().splitlines()[-1])
             with self._cond:
                 idle = self._pending is None
+                self._idle_left = True    # a method prepared or a view rendered: idle work may follow
             if idle:
                 self.busyChanged.emit(False)
 
@@ -242,6 +253,20 @@ class RenderService(QThread):
         est = dt / max(mpx, 1e-6)
         self.seconds_per_mpx[name] = est if old is None else 0.5 * old + 0.5 * est
         return np.asarray(img, np.float32), dt, None
+
+    def _idle_step(self) -> None:
+        """One piece of idle work (``Method.idle_step``: ResVR builds a block of its table) for the
+        first prepared method that has some; a new request is served at the end of the piece."""
+        for key, m in list(self._methods.items()):
+            if key in self._idle_done or isinstance(m, Exception):
+                continue
+            try:
+                if m.idle_step():
+                    return
+            except Exception:  # noqa: BLE001 - idle work never breaks the renders
+                pass
+            self._idle_done.add(key)
+        self._idle_left = False
 
     @staticmethod
     def _key(name, path, view, device) -> tuple:

@@ -206,21 +206,37 @@ class VRRenderer:
     def prefetch(self) -> None:
         """Build every tile not built yet (the whole table), in blocks of ``prefetch_block`` tiles
         (less halo than tile by tile)."""
+        while self.prefetch_step(self.prefetch_block):
+            pass
+
+    #: the idle prefetch's block (tiles): 64 x 256 LR pixels, tens of ms on a CPU core
+    idle_block = (4, 8)
+
+    def prefetch_step(self, block: tuple[int, int] | None = None) -> bool:
+        """Build the first block (``block`` tiles, default :attr:`idle_block`) that has tiles not
+        built yet; False when the whole table is built (nothing done). A caller with idle time
+        builds the table a block at a time and stays free to answer a new view between blocks."""
+        if not self.feats or bool(self._done.all()):
+            return False
         h, w = self.feats["h"], self.feats["w"]
         TR, TC = self.tile
         nty, ntx = self._ntiles
-        by, bx = self.prefetch_block
+        by, bx = block or self.idle_block
         for ty0 in range(0, nty, by):
             for tx0 in range(0, ntx, bx):
                 ty1, tx1 = min(nty, ty0 + by), min(ntx, tx0 + bx)
-                block = self._done[ty0:ty1, tx0:tx1]
-                if bool(block.any()):
+                part = self._done[ty0:ty1, tx0:tx1]
+                if bool(part.all()):
+                    continue
+                if bool(part.any()):
                     need = torch.zeros(self._ntiles, dtype=torch.bool)
                     need[ty0:ty1, tx0:tx1] = True
                     self._build_tiles(need)
                 else:
                     self._build(ty0 * TR, min(h, ty1 * TR), tx0 * TC, min(w, tx1 * TC))
-                    block[...] = True
+                    part[...] = True
+                return True
+        return False
 
     def tiles_built(self) -> float:
         """Fraction of the table built so far."""
@@ -272,8 +288,8 @@ class VRRenderer:
         return self._fused or None
 
     def _view_kernel(self):
-        """The whole-view kernel (``vr_fast.FusedView``: geometry, chain and AMX bf16 MLP in one
-        C call; CPU, fast mode, AMX machines), or None."""
+        """The whole-view kernel (``vr_fast.FusedView``: geometry, chain and bf16 MLP in one C call;
+        CPU, fast mode, AVX512-BF16 machines, AMX where present), or None."""
         if self._view is None:
             self._view = False
             if (self.device.type == "cpu" and self.fast and self.fused_enabled and self.amx_enabled
@@ -286,10 +302,13 @@ class VRRenderer:
 
     @property
     def query_path(self) -> str:
-        """Which query path renders: 'amx' (the whole view in one C call, AMX bf16 MLP), 'fused'
-        (C kernel + oneDNN bf16 GEMMs), 'compiled' or 'torch'."""
+        """Which query path renders: 'amx' or 'avx512-bf16' (the whole view in one C call, its bf16
+        MLP on AMX tiles or AVX512-BF16 dot products), 'fused' (C kernel + oneDNN bf16 GEMMs),
+        'compiled' or 'torch'."""
         if self._view_kernel():
-            return "amx"
+            from . import vr_fast
+
+            return vr_fast.view_isa()
         return "fused" if self._fused_query() else ("compiled" if self.compile else "torch")
 
     # ------------------------------------------------------------------ views

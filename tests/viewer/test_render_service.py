@@ -204,3 +204,56 @@ def test_a_view_already_rendered_is_reused_with_its_metrics(qtbot, service, tmp_
     service.clear_cache()
     run(v)
     assert calls[5:] == ["bicubic", "reference"]
+
+
+def test_idle_worker_builds_the_rest_of_the_resvr_table_and_still_answers(qtbot, service, tmp_path):
+    """After a ResVR view the worker, idle, builds the rest of the lazily built table block by
+    block (ending with the whole table, equal to building it at once); a request that arrives
+    meanwhile is still served."""
+    from resvr.core.methods import get_method
+
+    f = save(tmp_path / "p.png", make_pano(512, 256))
+    got = []
+    service.resultReady.connect(got.append)
+    v = View(yaw=0, pitch=0, fov_h=60, fov_v=45, width=64, height=48)
+    service.submit(RenderRequest([RenderItem("resvr", "resvr", f, v)], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 1, timeout=60000)
+    (m,) = [m for m in service._methods.values() if not isinstance(m, Exception)]
+    qtbot.waitUntil(lambda: m.tiles_built() == 1.0, timeout=60000)
+    # the same table as one built whole at once
+    whole = get_method("resvr", device="cpu")
+    whole.prepare(f, lazy=False)
+    a, b = m.renderer.feats["table"], whole.renderer.feats["table"]
+    assert torch.allclose(a.float(), b.float(), atol=2e-2, rtol=1e-2)
+    # a later view is served (and renders as the whole-table method does)
+    v2 = View(yaw=150, pitch=-30, fov_h=60, fov_v=45, width=64, height=48)
+    service.submit(RenderRequest([RenderItem("resvr", "resvr", f, v2)], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=60000)
+    assert got[1].error is None
+    assert np.abs(got[1].image - whole.render(v2)).max() < 2e-2
+
+
+def test_idle_work_stops_between_blocks_for_a_new_request(qtbot, service, tmp_path, monkeypatch):
+    """Idle work is done in pieces: a request submitted while it runs is served after the current
+    piece, not after the whole table."""
+    from resvr.core.methods import ResVRMethod
+
+    f = save(tmp_path / "p.png", make_pano(512, 256))
+    steps, gate = [], threading.Event()
+    orig = ResVRMethod.idle_step
+
+    def slow_step(self):
+        steps.append(1)
+        gate.wait(0.5)              # each piece takes a while
+        return orig(self)
+
+    monkeypatch.setattr(ResVRMethod, "idle_step", slow_step)
+    got = []
+    service.resultReady.connect(got.append)
+    v = View(yaw=0, pitch=0, fov_h=60, fov_v=45, width=32, height=24)
+    service.submit(RenderRequest([RenderItem("resvr", "resvr", f, v)], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 1 and len(steps) >= 1, timeout=60000)
+    service.submit(RenderRequest([RenderItem("bilinear", "bilinear", f, v)], device="cpu"))
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=10000)
+    (m,) = [m for m in service._methods.values() if isinstance(m, ResVRMethod)]
+    assert m.tiles_built() < 1.0           # served before the idle work finished the table
