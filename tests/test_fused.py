@@ -17,7 +17,7 @@ from tests.helpers import save_tiny_checkpoint, textured_erp
 from tests.test_fastpath import SMALL_RESVR, _livelier, _psnr
 
 needs_kernel = pytest.mark.skipif(not vr_fast.available(), reason=f"no C compiler: {vr_fast.unavailable_reason()}")
-needs_amx = pytest.mark.skipif(not vr_fast.amx_available(), reason="no AMX-BF16 (or no C compiler) here")
+needs_view = pytest.mark.skipif(vr_fast.view_isa() is None, reason="no AVX512-BF16 (or no C compiler) here")
 
 
 @needs_kernel
@@ -69,22 +69,27 @@ def _method(tmp_path, lr, **kw):
 
 
 @needs_kernel
-@pytest.mark.parametrize("path", ["amx", "fused"])
+@pytest.mark.parametrize("path", ["amx", "avx512-bf16", "fused"])
 @pytest.mark.parametrize("view", [View(30, 10, 120, 90, 256, 192), View(180, 75, 100, 80, 160, 120),
                                   View(-90, -88, 90, 90, 96, 96)])
-def test_fused_render_matches_fp32_reference(tmp_path, view, path):
-    if path == "amx" and not vr_fast.amx_available():
-        pytest.skip("no AMX-BF16 here")
+def test_fused_render_matches_fp32_reference(tmp_path, view, path, monkeypatch):
+    """Each whole-view kernel this machine can run (AMX tiles where present; the AVX512-BF16 dot
+    products on any AVX512-BF16 machine, AMX ones included) and the C + oneDNN path."""
+    isa = {v: k for k, v in vr_fast.ISA_NAMES.items()}.get(path, 0)
+    if isa > vr_fast._isa:
+        pytest.skip(f"no {path} here")
+    if isa:
+        monkeypatch.setattr(vr_fast, "_isa", isa)
     lr = tmp_path / "lr.png"
     Image.fromarray(textured_erp(64, 128, seed=2)).save(lr)
-    fused, ref = _method(tmp_path, lr, amx=path == "amx"), _method(tmp_path, lr, fast=False)
+    fused, ref = _method(tmp_path, lr, amx=isa > 0), _method(tmp_path, lr, fast=False)
     assert fused.query_path == path and ref.query_path == "torch"
     a, b = fused.render(view), ref.render(view)
     assert a.shape == (view.height, view.width, 3)
     assert _psnr(a, b) >= 45.0
 
 
-@needs_amx
+@needs_view
 def test_whole_view_kernel_with_the_2d_shape_and_three_hidden_layers(tmp_path):
     """Other shapes of the model: the ablation's plane shape, a third hidden layer, amp 64."""
     from resvr.core.methods import ResVRMethod
@@ -99,12 +104,12 @@ def test_whole_view_kernel_with_the_2d_shape_and_three_hidden_layers(tmp_path):
         _livelier(m.vr)
         m.prepare(lr)
         out[fast] = (m.query_path, m.render(View(175, -60, 110, 90, 120, 96)))
-    assert out[True][0] == "amx" and out[False][0] == "torch"
+    assert out[True][0] == vr_fast.view_isa() and out[False][0] == "torch"
     assert out[True][1].std() > 0.05
     assert _psnr(out[True][1], out[False][1]) >= 45.0
 
 
-@needs_amx
+@needs_view
 @pytest.mark.parametrize("kind", ["ssr", "2d"])
 @pytest.mark.parametrize("view", [View(179.5, 70, 110, 85, 40, 30), View(0, 89.9, 120, 90, 64, 48),
                                   View(-30, -45, 120, 90, 200, 150),
@@ -126,7 +131,7 @@ def test_kernel_geometry_equals_the_float64_back_map(view, kind):
     torch.testing.assert_close(s, sr, atol=1e-6, rtol=1e-6)
 
 
-@needs_amx
+@needs_view
 @pytest.mark.parametrize("view", [View(179.5, 80, 110, 85, 120, 90), View(-60, -30, 60, 45, 64, 48)])
 def test_kernel_marks_exactly_the_tiles_the_neighbours_touch(view):
     from resvr.core.geometry import lonlat_to_erp
@@ -144,7 +149,7 @@ def test_kernel_marks_exactly_the_tiles_the_neighbours_touch(view):
     assert torch.equal(need, ref)
 
 
-@needs_amx
+@needs_view
 def test_lazy_first_view_builds_only_what_it_reads(tmp_path):
     """With a lazily built table the whole-view kernel builds the tiles a view touches first: the
     view equals the one from the whole table, and the rest stays unbuilt."""
@@ -156,19 +161,19 @@ def test_lazy_first_view_builds_only_what_it_reads(tmp_path):
     lazy.renderer.feats["table"].fill_(float("nan"))     # an unbuilt tile, if read, would show
     view = View(100, 20, 90, 70, 160, 120)
     a, b = lazy.render(view), whole.render(view)
-    assert lazy.query_path == whole.query_path == "amx"
+    assert lazy.query_path == whole.query_path == vr_fast.view_isa()
     assert 0 < lazy.tiles_built() < 0.6
     assert np.isfinite(a).all()
     assert _psnr(a, b) >= 50.0
 
 
-def test_fused_path_without_amx(tmp_path, monkeypatch):
-    """Without AMX (or with RESVR_AMX=0) the kernel + oneDNN GEMM path renders."""
+def test_fused_path_without_the_view_kernel(tmp_path, monkeypatch):
+    """Without AVX512-BF16 (or with RESVR_AMX=0) the kernel + oneDNN GEMM path renders."""
     if not vr_fast.available():
         pytest.skip("no C compiler")
     lr = tmp_path / "lr.png"
     Image.fromarray(textured_erp(64, 128, seed=2)).save(lr)
-    monkeypatch.setattr(vr_fast, "_amx", False)
+    monkeypatch.setattr(vr_fast, "_isa", 0)
     m, ref = _method(tmp_path, lr), _method(tmp_path, lr, fast=False)
     assert m.query_path == "fused"
     view = View(170, -40, 100, 80, 96, 80)

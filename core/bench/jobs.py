@@ -98,13 +98,14 @@ def job_viewports(job: dict) -> dict:
     res["views"] = rows
     if name == "resvr":
         # the query paths side by side on the same views: the default (measured above, first size)
-        # against the fallbacks (the C kernel + oneDNN GEMMs without AMX tiles, and torch)
+        # against the fallbacks (the C kernel + oneDNN GEMMs without the whole-view kernel, and torch)
         res["query_path"] = m.query_path
         w, h = job["sizes"][0]
         views = _drag(View(30.0, 10.0, *FOV, w, h), job["repeats"], w, h)
         paths = {m.query_path: rows[0]["median_s"]}
-        alts = {"amx": (("fused", {"amx": False}), ("torch", {"fused": False})), "fused": (("torch", {"fused": False}),)}
-        for _alt, kw in alts.get(m.query_path, ()):
+        alts = ((("fused", {"amx": False}), ("torch", {"fused": False})) if m.query_path in ("amx", "avx512-bf16")
+                else (("torch", {"fused": False}),) if m.query_path == "fused" else ())
+        for _alt, kw in alts:
             alt = _make_method("resvr", job["device"], job.get("weights"), lazy=False, **kw)
             alt.prepare(path)
             alt.render(views[0])

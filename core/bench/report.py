@@ -204,7 +204,7 @@ def _md_resvr(r) -> list[str]:
         med = qp["median_s"]
         L += ["", f"Query paths, {qp['size'][0]}x{qp['size'][1]} views (default: **{vr.get('query_path')}**): " +
               ", ".join(f"{k} {v:.3f} s" for k, v in med.items()) +
-              "".join(f"; {k} is {med['torch'] / med[k]:.2f}x faster than torch" for k in ("amx", "fused")
+              "".join(f"; {k} is {med['torch'] / med[k]:.2f}x faster than torch" for k in ("amx", "avx512-bf16", "fused")
                       if k in med and "torch" in med) + "."]
     if "fast_vs_fp32_psnr_db" in vr:
         L += ["", f"Fast path (bf16/fp16) against the fp32 path, {vr['psnr_size'][0]}x{vr['psnr_size'][1]} view: "

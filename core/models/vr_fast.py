@@ -13,12 +13,14 @@ memory. Here:
 3. the last layer is linear and the bilinear weights sum to 1, so it runs once per pixel on the
    blended hidden vector instead of once per neighbour: sum_k w_k (W h_k + b) = W (sum_k w_k h_k) + b.
 
-On machines with AMX-BF16 tiles (``amx_available``) :class:`FusedView` goes further: the whole
-viewport in one C call (``resvr_view``), with no Python and no tensors per chunk: a float64
+On machines with AVX512-BF16 (``view_isa``: "amx" where AMX-BF16 tiles may be used, e.g. Intel
+Sapphire Rapids; "avx512-bf16" otherwise, e.g. AMD Zen 4/5) :class:`FusedView` goes further: the
+whole viewport in one C call (``resvr_view``), with no Python and no tensors per chunk: a float64
 back-map of each pixel (lookup coordinates and 9-point pixel shape from one rolling window of
 three rows), then per block of 16 pixels the chain above into a 64-row bf16 basis in L1, the hidden
-layers as AMX tile products (32 x 32 output blocks, bias + ReLU from a 4 KB scratch), the blend
-of the last hidden layer, the last layer and the skip. ``RESVR_AMX=0`` turns it off.
+layers as 32 x 32 output blocks (AMX tile products, or vdpbf16ps dot products 8 rows at a time),
+bias + ReLU from a 4 KB scratch, the blend of the last hidden layer, the last layer and the skip.
+``RESVR_AMX=0`` turns the whole-view kernel off (both kinds).
 
 The kernel is compiled once per machine with ``gcc -O3 -march=native -fopenmp`` into the user's
 cache folder (``build()``; ``scripts/setup.sh`` runs it) and keyed by the source, the compiler
@@ -107,27 +109,29 @@ def _load():
     return _lib
 
 
-_amx: bool | None = None
+_isa: int = 0     # the whole-view kernel's hidden layers: 2 AMX, 1 AVX512-BF16, 0 not available
+ISA_NAMES = {2: "amx", 1: "avx512-bf16"}
 
 
 def _init_view(lib) -> None:
-    """ctypes signatures of the whole-view AMX kernel; whether this process may use AMX."""
-    global _amx
+    """ctypes signatures of the whole-view kernel; which hidden-layer kernel this process runs."""
+    global _isa
     P, I = ctypes.c_void_p, ctypes.c_int
-    lib.resvr_amx_init.restype = I
+    lib.resvr_view_isa.restype = I
     lib.resvr_view.restype = I
-    lib.resvr_view.argtypes = [P, I, I, I, P, P, I, I, I, P, I, I, P, P, P, P, P, I, I]
+    lib.resvr_view.argtypes = [P, I, I, I, P, P, I, I, I, P, I, I, P, P, P, P, P, I, I, I]
     lib.resvr_view_geometry.restype = None
     lib.resvr_view_geometry.argtypes = [P, I, I, I, I, I, I, I, P, P, P]
     lib.resvr_view_tiles.restype = None
     lib.resvr_view_tiles.argtypes = [P, I, I, I, I, I, I, I, I, P, I]
     off = os.environ.get("RESVR_AMX", "1").lower() in ("0", "false", "no", "off")
-    _amx = (not off) and lib.resvr_amx_init() == 1
+    _isa = 0 if off else int(lib.resvr_view_isa())
 
 
-def amx_available() -> bool:
-    """The whole-view kernel (AMX bf16 tiles) can run here."""
-    return _load() is not None and bool(_amx)
+def view_isa() -> str | None:
+    """The whole-view kernel's kind here: "amx", "avx512-bf16", or None (not available: no
+    AVX512-BF16, no C compiler, or ``RESVR_AMX=0``)."""
+    return ISA_NAMES.get(_isa) if _load() is not None else None
 
 
 def available() -> bool:
@@ -207,7 +211,7 @@ class FusedQuery:
 
 def pack_amx(W: torch.Tensor) -> torch.Tensor:
     """A Linear's weight (N, K) as the B operand of AMX bf16 tile products: [K/32][N/16] tiles of
-    16 rows (k pairs) x 16 columns (n) x 2 (the pair), bf16."""
+    16 rows (k pairs) x 16 columns (n) x 2 (the pair), bf16 (also vdpbf16ps's operand layout)."""
     N, K = W.shape
     t = W.detach().float().T.reshape(K // 32, 16, 2, N // 16, 16)      # [kt, r, j, nt, n]
     return t.permute(0, 3, 1, 4, 2).contiguous().to(torch.bfloat16)
@@ -215,7 +219,7 @@ def pack_amx(W: torch.Tensor) -> torch.Tensor:
 
 class FusedView:
     """A whole viewport in one call of ``resvr_view`` (vr_kernel.c): back-map, pixel shapes,
-    per-neighbour chain, AMX bf16 hidden layers, blend, last layer, skip, clamp; no tensors
+    per-neighbour chain, bf16 hidden layers (AMX or AVX512-BF16), blend, last layer, skip, clamp; no tensors
     per chunk and no Python per chunk. For VR modules whose amp and hidden width are multiples
     of 32, hidden <= 96, amp <= 256 (``supports``)."""
 
@@ -225,12 +229,12 @@ class FusedView:
     def supports(vr: nn.Module) -> bool:
         lin = [m for m in vr.decoder if isinstance(m, nn.Linear)]
         hid = lin[0].out_features
-        return (amx_available() and vr.amp % 32 == 0 and vr.amp <= 256 and hid % 32 == 0 and hid <= 96
+        return (view_isa() is not None and vr.amp % 32 == 0 and vr.amp <= 256 and hid % 32 == 0 and hid <= 96
                 and len(lin) >= 2 and all(m.out_features == hid for m in lin[:-1]) and lin[-1].out_features == 3)
 
     def __init__(self, vr: nn.Module):
         if not self.supports(vr):
-            raise RuntimeError("the whole-view AMX kernel does not support this VR module or machine")
+            raise RuntimeError("the whole-view kernel does not support this VR module or machine")
         lin = [m for m in vr.decoder if isinstance(m, nn.Linear)]
         self.amp, self.hid, self.nl = vr.amp, lin[0].out_features, len(lin) - 1
         self.wpT = (vr.h_p.weight.detach().float() * math.pi).T.contiguous()          # (10, a/2)
@@ -281,7 +285,7 @@ class FusedView:
         r = _lib.resvr_view(geo.data_ptr(), view.width, view.height, 0 if kind == "ssr" else 1, table.data_ptr(),
                             rgb.data_ptr(), h, w, self.amp, self.wpT.data_ptr(), self.nl, self.hid,
                             self.Bp.data_ptr(), self.bias.data_ptr(), self.W3.data_ptr(), self.b3.data_ptr(),
-                            out.data_ptr(), self.band, torch.get_num_threads())
+                            out.data_ptr(), self.band, torch.get_num_threads(), _isa)
         if r:
             raise RuntimeError("resvr_view: unsupported shape")
         return out

@@ -120,17 +120,21 @@ void resvr_basis(const uint16_t *table, const uint8_t *rgb, int h, int w, int a2
         one_pixel(table, rgb, h, w, a2, x, y, shape, wp, p, basis, wts, skip);
 }
 
-/* ======================================================================== the whole view, AMX
+/* ======================================================================== the whole view
  * resvr_view renders a viewport in one call: per band of viewport rows, one float64 back-map
  * of each pixel (a rolling window of three rows serves both the lookup coordinates and the
  * 9-point pixel shape), then blocks of 16 pixels through the per-neighbour chain (gather,
- * phase, sin/cos, amplitude -> bf16 basis in L1), the hidden layers as AMX bf16 tile GEMMs with
- * bias + ReLU in AVX-512, the blend sum_k w_k h_k of the last hidden layer, the last layer and
- * the bilinear skip. Nothing per neighbour leaves the L1/L2 cache and there is one OpenMP
- * region per view. Built only where the compiler targets AMX-BF16 + AVX512-BF16;
- * resvr_amx_init() says whether this process may use the tiles (Linux arch_prctl).
+ * phase, sin/cos, amplitude -> bf16 basis in L1), the hidden layers as bf16 GEMMs in 32 x 32
+ * output blocks (AMX tiles where the compiler targets AMX-BF16 and the process may use them,
+ * else AVX512-BF16 dot products) with bias + ReLU in AVX-512, the blend sum_k w_k h_k of the last
+ * hidden layer, the last layer and the bilinear skip. Nothing per neighbour leaves the L1/L2
+ * cache and there is one OpenMP region per view. Built where the compiler targets AVX512-BF16;
+ * resvr_view_isa() says which hidden-layer kernel runs (Linux arch_prctl for the tiles).
  */
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512F__) && defined(__AVX512BF16__)
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#define RESVR_AMX 1
+#endif
 #include <immintrin.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -142,14 +146,17 @@ void resvr_basis(const uint16_t *table, const uint8_t *rgb, int h, int w, int a2
 #define HMAX 96            /* hidden width: at most 6 C tiles of 16 columns */
 #define AMAX 256           /* amp */
 
-int resvr_amx_init(void)
+/* Which hidden-layer kernel resvr_view runs here: 2 AMX tiles (this process may use them: Linux
+ * arch_prctl), 1 AVX512-BF16 dot products (vdpbf16ps; e.g. AMD Zen 4/5, or AMX refused), 0 none. */
+int resvr_view_isa(void)
 {
+#ifdef RESVR_AMX
     unsigned long bits = 0;
-    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA))
-        return 0;
-    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bits))
-        return 0;
-    return (bits >> XFEATURE_XTILEDATA) & 1;
+    if (!syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)
+        && !syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bits) && ((bits >> XFEATURE_XTILEDATA) & 1))
+        return 2;
+#endif
+    return 1;
 }
 
 typedef struct {
@@ -158,6 +165,7 @@ typedef struct {
     uint8_t rows[16];
 } tilecfg_t;
 
+#ifdef RESVR_AMX
 static void tiles_on(void)
 {
     tilecfg_t cfg;
@@ -194,6 +202,45 @@ static void tiles_on(void)
             _tile_stored(3, T + 512 + 16, 128);                                               \
             __VA_ARGS__                                                                       \
         }
+
+#endif /* RESVR_AMX */
+
+/* The same 32 x 32 output blocks as AMX_LAYER, with AVX512-BF16 dot products: eight rows at a
+ * time (16 accumulators: 8 rows x 2 column tiles), each k pair of A broadcast against the packed
+ * B row of that pair (AMX's VNNI layout is vdpbf16ps's: 16 columns x 2), stored to the same T. */
+#define AVX_LAYER(A, K, B, nt, ...)                                                           \
+    for (int nb = 0; nb < (nt); nb += 2)                                                      \
+        for (int mb = 0; mb < 64; mb += 32) {                                                 \
+            for (int m8 = 0; m8 < 32; m8 += 8) {                                              \
+                const uint16_t *a_ = (A) + (int64_t)(mb + m8) * (K);                          \
+                __m512 c0[8], c1[8];                                                          \
+                for (int i = 0; i < 8; i++) { c0[i] = _mm512_setzero_ps(); c1[i] = c0[i]; }   \
+                for (int kp = 0; kp < (K) / 2; kp++) {                                        \
+                    const uint16_t *b_ = (B) + ((int64_t)((kp >> 4) * (nt) + nb) * 16 + (kp & 15)) * 32; \
+                    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b_);                     \
+                    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b_ + 512);               \
+                    for (int i = 0; i < 8; i++) {                                             \
+                        int32_t pr;                                                           \
+                        memcpy(&pr, a_ + (int64_t)i * (K) + 2 * kp, 4);                       \
+                        const __m512bh av = (__m512bh)_mm512_set1_epi32(pr);                  \
+                        c0[i] = _mm512_dpbf16_ps(c0[i], av, b0);                              \
+                        c1[i] = _mm512_dpbf16_ps(c1[i], av, b1);                              \
+                    }                                                                         \
+                }                                                                             \
+                for (int i = 0; i < 8; i++) {                                                 \
+                    _mm512_store_ps(T + 32 * (m8 + i), c0[i]);                                \
+                    _mm512_store_ps(T + 32 * (m8 + i) + 16, c1[i]);                           \
+                }                                                                             \
+            }                                                                                 \
+            __VA_ARGS__                                                                       \
+        }
+
+#ifdef RESVR_AMX
+#define LAYER(A, K, B, nt, ...) if (amx) { AMX_LAYER(A, K, B, nt, __VA_ARGS__) } \
+                                else { AVX_LAYER(A, K, B, nt, __VA_ARGS__) }
+#else
+#define LAYER(A, K, B, nt, ...) { AVX_LAYER(A, K, B, nt, __VA_ARGS__) }
+#endif
 
 static inline __m512 ld_bf16(const uint16_t *p)
 {
@@ -360,10 +407,16 @@ void resvr_view_tiles(const double *geo, int vw, int vh, int h, int w, int kind,
  * float32; out (vh, vw, 3) float32 in [0, 1]. Returns 0, or -1 for an unsupported shape. */
 int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *table, const uint8_t *rgb,
                int h, int w, int amp, const float *wpT, int nl, int hid, const uint16_t *Bp,
-               const float *bias, const float *W3, const float *b3, float *out, int band, int nthreads)
+               const float *bias, const float *W3, const float *b3, float *out, int band, int nthreads, int isa)
 {
-    if (amp % 32 || amp > AMAX || hid % 32 || hid > HMAX || nl < 1)
+    if (amp % 32 || amp > AMAX || hid % 32 || hid > HMAX || nl < 1 || isa < 1 || isa > 2)
         return -1;
+#ifdef RESVR_AMX
+    const int amx = isa == 2;
+#else
+    if (isa == 2)
+        return -1;
+#endif
     view_t v;
     memcpy(v.R, geo, 9 * sizeof(double));
     v.fx = geo[9]; v.fy = geo[10]; v.proj = (int)geo[11]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
@@ -371,7 +424,10 @@ int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *tabl
     const int nbands = (vh + band - 1) / band;
     #pragma omp parallel num_threads(nthreads)
     {
-        tiles_on();
+#ifdef RESVR_AMX
+        if (amx)
+            tiles_on();
+#endif
         double *G = malloc(sizeof(double) * 3 * 4 * (vw + 2));
         float *X = malloc(sizeof(float) * 12 * (vw + 16));
         float *Yc = X + (vw + 16), *S = X + 2 * (vw + 16);
@@ -439,7 +495,7 @@ int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *tabl
                         for (int l = 0; l < nl; l++) {
                             const float *bl = bias + l * hid;
                             if (l + 1 < nl) {
-                                AMX_LAYER(in, K, B, nt, {
+                                LAYER(in, K, B, nt, {
                                     const __m512 b0 = _mm512_loadu_ps(bl + nb * 16), b1 = _mm512_loadu_ps(bl + nb * 16 + 16);
                                     for (int q = 0; q < 32; q++) {
                                         uint16_t *hq = H + (mb + q) * hid + nb * 16;
@@ -448,7 +504,7 @@ int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *tabl
                                     }
                                 })
                             } else {
-                                AMX_LAYER(in, K, B, nt, {
+                                LAYER(in, K, B, nt, {
                                     const __m512 b0 = _mm512_loadu_ps(bl + nb * 16), b1 = _mm512_loadu_ps(bl + nb * 16 + 16);
                                     for (int p = 0; p < 16; p++) {
                                         const int k0 = mb / 16;     /* rows q = p and 16 + p: neighbours k0, k0 + 1 */
@@ -482,13 +538,16 @@ int resvr_view(const double *geo, int vw, int vh, int kind, const uint16_t *tabl
                 }
             }
         }
-        _tile_release();
+#ifdef RESVR_AMX
+        if (amx)
+            _tile_release();
+#endif
         free(G); free(X); free(A); free(H); free(T); free(Bl);
     }
     return 0;
 }
 #else
-int resvr_amx_init(void) { return 0; }
+int resvr_view_isa(void) { return 0; }
 int resvr_view(void) { return -1; }
 void resvr_view_geometry(void) {}
 void resvr_view_tiles(void) {}
