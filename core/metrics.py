@@ -31,6 +31,8 @@ import warnings
 import numpy as np
 import torch
 
+from .device import pick_device
+
 __all__ = ["psnr", "ws_psnr", "ws_psnr_u8", "ssim", "bpp", "erp_row_weights", "LPIPSMetric", "lpips_distance", "as_batch"]
 
 
@@ -136,7 +138,7 @@ class LPIPSMetric:
 
     def __init__(self, net: str = "alex", device=None, model: torch.nn.Module | None = None):
         self.net = net
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = pick_device(device) if device is not None else torch.device("cpu")
         self._model = model
         self._tried = model is not None
         self.reason: str | None = None

@@ -177,3 +177,29 @@ def test_case1_trains_only_the_vr_module_on_a_frozen_pretrained_codec(tmp_path):
     torch.save({"model": {"vr.x": torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match="no codec weights"):
         train(dict(cfg, model=dict(model_cfg, init_codec=str(bad))), root=tmp_path, progress=False)
+
+
+def test_train_and_the_encoders_resolve_devices_through_the_one_resolver(tmp_path, capsys, monkeypatch):
+    """``core.device.pick_device`` decides for training and the encoders too: ``--device cuda``
+    without CUDA is its one line (exit 1, nothing written), and ``auto`` is the CPU there."""
+    import torch
+
+    from resvr.core.device import pick_device
+    from resvr.core.encode import make_encoder
+    from resvr.core.errors import MethodUnavailable
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(MethodUnavailable) as e:
+        pick_device("cuda")
+    cfg = {"name": "tiny", "model": TINY_RESVR, "data": {"erp_folder": str(tmp_path), "synth_count": 0},
+           "train": {"iters": 1, "batch": 1, "patch": 32, "points": 16, "out": str(tmp_path / "run")}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--device", "cuda"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"resvr: error: {e.value}"]
+    assert not (tmp_path / "run").exists()
+    from tests.test_dinn360 import TINY_DINN
+
+    for method, tiny in (("resvr", TINY_RESVR), ("dinn360", TINY_DINN)):   # both encoder classes
+        w = save_tiny_checkpoint(tmp_path / f"{method}.pt", tiny)
+        assert make_encoder(method, w, "auto").device == torch.device("cpu")

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from ..device import pick_device
 from .measure import PeakMemory, _median, _sync, _timed, _trim
 from .settings import FOV
 
@@ -50,7 +51,7 @@ def job_viewports(job: dict) -> dict:
     from ..geometry import View
     from ..imageio import load_image
 
-    device = torch.device(job["device"])
+    device = pick_device(job["device"])
     name = job["method"]
     res = {"method": name, "threads": torch.get_num_threads()}
     m = _make_method(name, job["device"], job.get("weights"), compile_=job.get("compile", False))
@@ -132,7 +133,7 @@ def job_nerv(job: dict) -> dict:
 
     from ..geometry import View
 
-    device = torch.device(job["device"])
+    device = pick_device(job["device"])
     out = {"method": job["method"], "variant": job.get("variant", ""), "threads": torch.get_num_threads(), "runs": []}
     m = _make_method(job["method"], job["device"], job.get("weights"), lazy=job.get("lazy", True),
                      compile_=job.get("compile", False))
@@ -169,7 +170,7 @@ def job_encode(job: dict) -> dict:
     from ..encode import make_encoder
     from ..imageio import load_image
 
-    device = torch.device(job["device"])
+    device = pick_device(job["device"])
     res = {}
     for method, weights, out in job["encoders"]:
         try:

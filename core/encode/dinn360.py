@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import pick_device
 from ..errors import BadInput
 from ..imageio import load_image, write_bytes_atomic
 from ..models.weights import load_weights
@@ -24,9 +25,8 @@ class DINNEncoder:
     knob = "quality"   # the rate knob besides bpp (LearnedEncoder's is qscale)
 
     def __init__(self, method: str = "dinn360", weights=None, device="cpu"):
-        self.method = method
-        self.model, self.info = load_weights(method, weights, device)
-        self.device = torch.device(device)
+        self.method, self.device = method, pick_device(device)
+        self.model, self.info = load_weights(method, weights, self.device)
 
     @torch.no_grad()
     def downscale(self, hr_uint8: np.ndarray, name="image") -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import pick_device
 from ..errors import BadInput
 from ..imageio import load_image, write_bytes_atomic
 from ..jpeg.container import write_jpeg_dct
@@ -39,9 +40,8 @@ class LearnedEncoder:
     knob = "qscale"   # the rate knob besides bpp: the QPM table scale
 
     def __init__(self, method: str, weights=None, device="cpu"):
-        self.method = method
-        self.codec, self.info = load_weights(method, weights, device, part="codec")
-        self.device = torch.device(device)
+        self.method, self.device = method, pick_device(device)
+        self.codec, self.info = load_weights(method, weights, self.device, part="codec")
 
     @torch.no_grad()
     def analyse(self, hr_uint8: np.ndarray, name="image"):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import autocast, fast_dtype
+from ..device import autocast, fast_dtype, pick_device
 from ..errors import BadInput
 from ..geometry import View, erp_reflect, lonlat_to_erp
 from ..shape import padded_lonlat, shape_from_lonlat
@@ -54,7 +54,7 @@ class VRRenderer:
 
     def __init__(self, vr: VRModule, device: torch.device, shape_kind: str = "ssr", fast: bool = True,
                  lazy: bool = True, compile: bool = False, fused: bool = True, amx: bool = True):
-        self.vr, self.device, self.shape_kind = vr, torch.device(device), shape_kind
+        self.vr, self.device, self.shape_kind = vr, pick_device(device), shape_kind
         self.fast, self.lazy, self.compile, self.fused_enabled = fast, lazy, bool(compile), fused
         self.amx_enabled = amx
         self._compiled = None

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
+from ..device import pick_device
 from ..models.downsampler import bicubic_down
 from ..models.pipelines import build_model, count_params
 from ..models.weights import safe_load
@@ -161,7 +162,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     root = Path(root or ".")
     tc, mc = cfg["train"], cfg["model"]
     rank, world = _ddp()
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = pick_device(device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)
@@ -335,8 +336,7 @@ def train_main(args) -> int:
         raise BadInput(f"{args.config}: no such config file") from None
     except yaml.YAMLError as e:
         raise BadInput(f"{args.config}: not valid YAML ({type(e).__name__})") from None
-    device = None if args.device in (None, "auto") else args.device
-    out = train(cfg, resume=args.resume, device=device, max_iters=getattr(args, "max_iters", None),
+    out = train(cfg, resume=args.resume, device=args.device, max_iters=getattr(args, "max_iters", None),
                 max_hours=getattr(args, "max_hours", None))
     print(f"checkpoints in {out}")
     return 0
