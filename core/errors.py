@@ -11,3 +11,13 @@ class UsageError(Exception):
 
 class MethodUnavailable(Exception):
     """A method cannot run here (e.g. its weights are missing)."""
+
+
+def refuse_existing(folder, names, overwrite: bool, note: str = "") -> None:
+    """Nothing is overwritten silently: BadInput (one line) when any of the files ``names`` is in
+    ``folder`` already, unless ``overwrite``. Checked before anything is written."""
+    from pathlib import Path
+
+    there = [n for n in names if (Path(folder) / n).exists()]
+    if there and not overwrite:
+        raise BadInput(f"{folder}: {', '.join(there)} already exist; pass --overwrite to replace them{note}")

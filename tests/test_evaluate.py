@@ -207,6 +207,33 @@ def test_rerun_reuses_encoded_files_and_cli_contract(setup, capsys):
     assert "resvr: error:" in err
 
 
+def test_report_only_never_overwrites_silently(setup, tmp_path, capsys):
+    """``--report-only``: a report folder that holds report files is refused with one line and
+    left as it was, unless --overwrite; a fresh folder gets the whole report, as the run wrote it."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    data = json.loads((setup["out"] / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps(data))
+    fresh = tmp_path / "fresh"
+    assert main(["eval", "--report-only", str(run / "run.json"), "-o", str(fresh), "-q"]) == 0
+    names = ("report.md", "summary.json", "results.csv", "rd.csv", "psnr_per_view.png")
+    assert all((fresh / n).is_file() for n in names)
+    capsys.readouterr()
+    (run / "report.md").write_text("precious")
+    (fresh / "results.csv").write_text("precious")
+    for argv in (["--report-only", str(run / "run.json")],                       # the run's own folder
+                 ["--report-only", str(run / "run.json"), "-o", str(fresh)]):   # a report folder
+        before = {p.name: p.read_bytes() for p in (run, fresh)[len(argv) > 2].iterdir() if p.is_file()}
+        assert main(["eval", *argv]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("resvr: error: ") and "--overwrite" in err[0], err
+        assert {p.name: p.read_bytes() for p in (run, fresh)[len(argv) > 2].iterdir() if p.is_file()} == before
+    assert main(["eval", "--report-only", str(run / "run.json"), "--overwrite", "-q"]) == 0
+    assert (run / "report.md").read_text() == (fresh / "report.md").read_text()   # the same report, rebuilt
+
+
 def test_make_val_set_builds_from_the_split(tmp_path):
     from resvr.core.train.data import load_split
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import registry
-from ..errors import BadInput, MethodUnavailable
+from ..errors import BadInput, MethodUnavailable, refuse_existing
 from ..imageio import load_image
 from .baseline import encode_jpeg
 from .encoders import make_encoder
@@ -32,9 +32,7 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     stem = hr_path.name.split(".")[0]
     names = {m: bundle_file_name(stem, m) for m in registry.encode_ids()}
     planned = list(names.values()) + [BUNDLE_YAML] + ([f"{stem}.png"] if reference else [])
-    clash = [n for n in planned if (out_dir / n).exists()]
-    if clash and not overwrite:
-        raise BadInput(f"{out_dir}: {', '.join(clash)} already exist; pass --overwrite to replace them")
+    refuse_existing(out_dir, planned, overwrite)
     hr = load_image(hr_path)  # validates the input before any output
     weights = weights or {}
     encoders = {}

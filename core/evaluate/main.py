@@ -6,17 +6,20 @@ import sys
 from pathlib import Path
 
 from ..errors import BadInput, UsageError
-from .report import load_run, write_report
+from .report import check_report_free, load_run, write_report
 from .rows import parse_ablation
 
 
 def evaluate(folder, out_dir, **kw) -> dict:
     """Run the evaluation (``run.EvalRun``; keywords as there), write ``OUT/run.json`` and every
-    report file; -> the summary dict (also summary.json)."""
+    report file; -> the summary dict (also summary.json). ``overwrite=False``: BadInput before
+    anything is measured when ``out_dir`` holds a run or report files already."""
     import json
 
     from .run import EvalRun
 
+    check_report_free(out_dir, kw.pop("overwrite", False),
+                      f" (encoded files in {Path(out_dir) / 'files'} are reused either way)", also=("run.json",))
     run = EvalRun(folder, out_dir, **kw)
     data = run.run()
     with open(run.out_dir / "run.json", "w") as f:
@@ -49,7 +52,9 @@ def eval_main(args) -> int:
         if args.input:
             raise UsageError("--report-only takes the run file; give no ERP_FOLDER")
         out = Path(args.output) if args.output else Path(args.report_only).parent
-        write_report(out, load_run(args.report_only), run_dir=Path(args.report_only).parent)
+        data = load_run(args.report_only)
+        check_report_free(out, args.overwrite)
+        write_report(out, data, run_dir=Path(args.report_only).parent)
         if not getattr(args, "quiet", False):
             print(f"wrote {out / 'report.md'}", file=sys.stderr)
         return 0

@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import refuse_existing
 from .plots import PLOTS, write_plots
 from .rows import Row
 from .run import RD_FIELDS
@@ -33,6 +34,16 @@ def _fmt(v, nd=2, na="n/a"):
     if isinstance(v, float) and math.isinf(v):
         return "inf"
     return f"{v:.{nd}f}"
+
+
+#: every file :func:`write_report` writes (nothing of them is replaced without ``--overwrite``)
+REPORT_FILES = ("report.md", "summary.json", "results.csv", "rd.csv") + PLOTS
+
+
+def check_report_free(out_dir, overwrite: bool, note: str = "", also: tuple = ()) -> None:
+    """BadInput (one line) when ``out_dir`` holds report files (or ``also``) already and not
+    ``overwrite``."""
+    refuse_existing(out_dir, tuple(also) + REPORT_FILES, overwrite, note)
 
 
 CSV_FIELDS = ("image", "width", "height", "method", "label", "file", "target_bpp", "bpp", "view", "yaw", "pitch",

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import BadInput, MethodUnavailable
+from ..errors import MethodUnavailable
 from .rows import BASE_ROWS, RD_ROWS, ROW_KEYS, Codec, Row, file_sha1, list_panoramas, slug, weights_path
 from .views import compare_views, view_directions, view_groups, view_name
 
@@ -75,7 +75,7 @@ class EvalRun:
     def __init__(self, folder, out_dir, bpp=0.3, fov=(120.0, 90.0), size=(1024, 768), n_views=10,
                  resvr_weights=None, ht_weights=None, ablations=None, methods=None, device=None, dinn_weights=None,
                  rd_bpps=(0.2, 0.3, 0.4, 0.5), rd_views=3, rd_images=None, max_images=None, lpips=True,
-                 reencode=False, overwrite=False, progress=True, log=None, command=None):
+                 reencode=False, progress=True, log=None, command=None):
         from ..device import pick_device
         from ..geometry import View
 
@@ -83,10 +83,6 @@ class EvalRun:
         self.say, self.progress, self.command = _Log(progress, log), progress, command
         self.folder, self.out_dir = Path(folder), Path(out_dir)
         self.images = list_panoramas(self.folder)[:max_images or None]
-        report = self.out_dir / "report.md"
-        if report.exists() and not overwrite:
-            raise BadInput(f"{report}: exists; pass --overwrite to replace the report "
-                           f"(encoded files in {self.out_dir / 'files'} are reused either way)")
         self.dev = pick_device(device)
         self.dev_name = str(self.dev)  # the methods take a device name
         self.bpp, self.reencode = bpp, reencode
