@@ -125,6 +125,23 @@ def _compare_images(out_dir: Path, compare):
     return {"image": compare["image"], "views": views}
 
 
+def _md_table(head, body, left_last: bool = False) -> list[str]:
+    """A markdown table: the header cells, the rows' cells; the first column left-aligned, the
+    others right-aligned (numbers), the last one left-aligned too with ``left_last``; then a blank line."""
+    sep = "|---|" + "---:|" * (len(head) - 1 - left_last) + "---|" * left_last
+    return ["| " + " | ".join(head) + " |", sep] + ["| " + " | ".join(map(str, r)) + " |" for r in body] + [""]
+
+
+TABLE1_HEAD = ("Down & Compression & Up & Render", "bpp↓", "WS-PSNR↑", "PSNR↑", "SSIM↑", "LPIPS↓")
+
+
+def _table1(rows, stats) -> list[str]:
+    """The paper's Table 1 layout: one line per method row that ``stats(key)`` has numbers for."""
+    body = [(r.label, _fmt(t["bpp"], 3), _fmt(t["ws_psnr"], 2, "N/A"), _fmt(t["psnr"]), _fmt(t["ssim"], 4),
+             _fmt(t["lpips"], 4)) for r in rows if (t := stats(r.key))]
+    return _md_table(TABLE1_HEAD, body)
+
+
 def _signed(v, nd=2):
     return "n/a" if v is None else f"{v:+.{nd}f}"
 
@@ -150,14 +167,7 @@ def _head(summary, rows, views, plots) -> list[str]:
              "panoramas x views, bpp and WS-PSNR means over panoramas.\n")
 
     L.append(f"## Table 1 layout (mean over {n_img} panoramas x {n_v} views)\n")
-    L.append("| Down & Compression & Up & Render | bpp↓ | WS-PSNR↑ | PSNR↑ | SSIM↑ | LPIPS↓ |")
-    L.append("|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        if r.key in table:
-            t = table[r.key]
-            L.append(f"| {r.label} | {_fmt(t['bpp'], 3)} | {_fmt(t['ws_psnr'], 2, 'N/A')} | {_fmt(t['psnr'])} | "
-                     f"{_fmt(t['ssim'], 4)} | {_fmt(t['lpips'], 4)} |")
-    L.append("")
+    L += _table1(rows, table.get)
     L.append(f"WS-PSNR: {WS_PSNR_NOTE}")
     for n in summary["notes"]:
         L.append(f"\nNote: {n}")
@@ -201,22 +211,13 @@ def _by_view(summary, rows, views, plots) -> list[str]:
     L = []
     L.append("## PSNR by view group (dB, mean over panoramas)\n")
     L.append(f"High latitude: |pitch| ≥ {HIGH_LAT:g}°; seam: centred on lon ±180° (yaw 180°); other: the rest.\n")
-    L.append("| Method | all | high latitude | seam | other |")
-    L.append("|---|---:|---:|---:|---:|")
-    for r in rows:
-        if r.key in table:
-            g = table[r.key]["groups"]
-            L.append(f"| {r.label} | " + " | ".join(_fmt(g[k]) for k in ("all", "high_lat", "seam", "other")) + " |")
-    L.append("")
+    groups = ("all", "high_lat", "seam", "other")
+    L += _md_table(("Method", "all", "high latitude", "seam", "other"),
+                   [(r.label, *(_fmt(table[r.key]["groups"][k]) for k in groups)) for r in rows if r.key in table])
 
     L.append("## PSNR per view direction (dB, mean over panoramas)\n")
     heads = [view_name(i, v.yaw, v.pitch) for i, v in enumerate(views)]
-    L.append("| Method | " + " | ".join(heads) + " |")
-    L.append("|---|" + "---:|" * len(views))
-    for r in rows:
-        if r.key in table:
-            L.append(f"| {r.label} | " + " | ".join(_fmt(y) for y in table[r.key]["per_view"]) + " |")
-    L.append("")
+    L += _md_table(("Method", *heads), [(r.label, *map(_fmt, table[r.key]["per_view"])) for r in rows if r.key in table])
     if "psnr_per_view.png" in plots:
         L.append("![PSNR per view direction](psnr_per_view.png)\n")
     if "compare.png" in plots:
@@ -233,16 +234,12 @@ def _rate_distortion(summary, rows, views, plots) -> list[str]:
         L.append(f"PSNR only, over the first {c['rd_images']} panoramas x the first {c['rd_views']} view directions "
                  f"({', '.join(heads[:c['rd_views']])}) to bound the time; the point at {c['bpp']:g} bpp reuses the "
                  "main measurements. Targets the codec cannot reach give the closest real bpp.\n")
-        L.append("| Method | " + " | ".join(f"target {t:g}" for t in c["rd_bpps"]) + " |")
-        L.append("|---|" + "---:|" * len(c["rd_bpps"]))
-        for k, d in summary["rd"].items():
-            cells = []
+        body = []
+        for d in summary["rd"].values():
             by_t = {p["target_bpp"]: p for p in d["points"]}
-            for t in c["rd_bpps"]:
-                p = by_t.get(t)
-                cells.append("—" if p is None else f"{_fmt(p['psnr'])} dB @ {p['bpp']:.3f}")
-            L.append(f"| {d['label']} | " + " | ".join(cells) + " |")
-        L.append("")
+            body.append((d["label"], *("—" if (p := by_t.get(t)) is None else f"{_fmt(p['psnr'])} dB @ {p['bpp']:.3f}"
+                                       for t in c["rd_bpps"])))
+        L += _md_table(("Method", *(f"target {t:g}" for t in c["rd_bpps"])), body)
         if "rd_curve.png" in plots:
             L.append("![Rate-distortion](rd_curve.png)\n")
     return L
@@ -255,24 +252,13 @@ def _per_panorama(summary, rows, views, plots) -> list[str]:
     for rec in summary["per_image"]:
         im = rec["image"]
         L.append(f"### {im} ({rec['width']}x{rec['height']})\n")
-        L.append("| Down & Compression & Up & Render | bpp↓ | WS-PSNR↑ | PSNR↑ | SSIM↑ | LPIPS↓ |")
-        L.append("|---|---:|---:|---:|---:|---:|")
-        for r in rows:
-            p = (table.get(r.key) or {}).get("per_image", {}).get(im)
-            if p:
-                L.append(f"| {r.label} | {_fmt(p['bpp'], 3)} | {_fmt(p['ws_psnr'], 2, 'N/A')} | {_fmt(p['psnr'])} | "
-                         f"{_fmt(p['ssim'], 4)} | {_fmt(p['lpips'], 4)} |")
-        L.append("")
+        L += _table1(rows, lambda key, im=im: (table.get(key) or {}).get("per_image", {}).get(im))
 
     L.append("## Run time (for visibility only; speed belongs to `resvr bench`)\n")
-    L.append("| Panorama | total s | encode s | prepare s | metrics s | render s per method |")
-    L.append("|---|---:|---:|---:|---:|---|")
-    for rec in summary["per_image"]:
-        t = rec["timing"]
-        L.append(f"| {rec['image']} | {rec['seconds']:.1f} | {t['encode']:.1f} | {t['prepare']:.1f} | "
-                 f"{t['metrics']:.1f} | "
-                 + ", ".join(f"{k} {v:.1f}" for k, v in t["render"].items()) + " |")
-    L.append("")
+    L += _md_table(("Panorama", "total s", "encode s", "prepare s", "metrics s", "render s per method"),
+                   [(rec["image"], f"{rec['seconds']:.1f}", *(f"{rec['timing'][k]:.1f}" for k in ("encode", "prepare", "metrics")),
+                     ", ".join(f"{k} {v:.1f}" for k, v in rec["timing"]["render"].items()))
+                    for rec in summary["per_image"]], left_last=True)
     L.append("Files: `results.csv` (one row per panorama x method x view), `rd.csv` (rate–distortion points), "
              "`summary.json`, `files/` (the encoded LR JPEGs, reused by a re-run when the HR file, the weights "
              "and the target are unchanged).")
