@@ -27,11 +27,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import registry
+from . import PROG, registry
 from .device import DEVICE_CHOICES
 from .errors import BadInput, MethodUnavailable, UsageError
 
-PROG = "resvr"
 RENDER_METHODS = registry.render_ids()
 ENCODE_METHODS = registry.encode_ids() + (registry.ENCODE_ALL,)
 VIEW_COLUMNS = ("yaw", "pitch", "fov_h", "fov_v", "width", "height")
@@ -276,6 +275,12 @@ def _lazy(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser / main
+def _add_weights_options(p) -> None:
+    """One weights option per learned method (``registry.MethodInfo.weights_flag``)."""
+    for m in map(registry.get, registry.weights_ids()):
+        p.add_argument(m.weights_flag, default=None, metavar="PT", help=f"{m.name} weights (default: the shipped weights)")
+
+
 def _add_eval(ev) -> None:
     """The options of ``resvr eval``."""
     ev.add_argument("input", metavar="ERP_FOLDER", nargs="?", default=None)
@@ -287,9 +292,7 @@ def _add_eval(ev) -> None:
                     help="the report folder (required, except with --report-only: default the run file's folder)")
     ev.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     ev.add_argument("--overwrite", action="store_true", help="replace an existing report (encoded files are reused)")
-    ev.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
-    ev.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
-    ev.add_argument("--dinn-weights", default=None, metavar="PT", help="DINN360 weights (default: the shipped weights)")
+    _add_weights_options(ev)
     ev.add_argument("--ablation", action="append", default=[], metavar="NAME=PT",
                     help="extra ResVR row 'ResVR (NAME)' with these weights (repeatable)")
     ev.add_argument("--methods", default=None, metavar="LIST",
@@ -377,9 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", default=None, metavar="REPORT_DIR")
     b.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     b.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test, for tests)")
-    b.add_argument("--resvr-weights", default=None, metavar="PT", help="ResVR weights (default: the shipped weights)")
-    b.add_argument("--ht-weights", default=None, metavar="PT", help="HyperThumbnail weights (default: the shipped weights)")
-    b.add_argument("--dinn-weights", default=None, metavar="PT", help="DINN360 weights (default: the shipped weights)")
+    _add_weights_options(b)
     b.add_argument("--photos", default=None, metavar="DIR",
                    help="synthesise the panoramas from these photographs (default: procedural texture)")
     b.add_argument("--repeats", type=int, default=None, help="views per latency measurement")

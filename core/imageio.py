@@ -180,9 +180,10 @@ def _is_lr_file(path: Path, im: Image.Image) -> bool:
     if im.format != "JPEG":
         return False
     from .jpeg.markers import read_xmp
+    from .jpeg.xmp import PREFIX
 
     try:
-        return "Method" in read_xmp(path).get("resvr", {})
+        return "Method" in read_xmp(path).get(PREFIX, {})
     except BadInput:
         return False
 

@@ -78,19 +78,7 @@ class SampledMethod(Method):
         return self._to_numpy(render_view(self.erp, view, self.mode))
 
 
-class Bilinear(SampledMethod):
-    name, mode = "bilinear", "bilinear"
-
-
-class Bicubic(SampledMethod):
-    name, mode = "bicubic", "bicubic"
-
-
-class Reference(SampledMethod):
-    name, mode = "reference", "bicubic"
-
-
-_IMPLEMENTATIONS = {"bilinear": Bilinear, "bicubic": Bicubic, "reference": Reference}
+_IMPLEMENTATIONS: dict[str, type[Method]] = {}
 
 
 def register(cls):
@@ -101,10 +89,31 @@ def register(cls):
     return cls
 
 
-def get_method(name: str, device=None, weights=None) -> Method:
+def implementation(name: str) -> type[Method]:
+    """The :class:`Method` subclass registered under the render method ``name``."""
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
-    return _IMPLEMENTATIONS[name](device=device, weights=weights)
+    return _IMPLEMENTATIONS[name]
+
+
+def get_method(name: str, device=None, weights=None, **options) -> Method:
+    """The render method ``name`` on ``device``; ``options``: its class's own (e.g. ResVR's ``lazy``)."""
+    return implementation(name)(device=device, weights=weights, **options)
+
+
+@register
+class Bilinear(SampledMethod):
+    name, mode = "bilinear", "bilinear"
+
+
+@register
+class Bicubic(SampledMethod):
+    name, mode = "bicubic", "bicubic"
+
+
+@register
+class Reference(SampledMethod):
+    name, mode = "reference", "bicubic"
 
 
 # ----------------------------------------------------------------------------- learned methods

@@ -152,12 +152,17 @@ def _is_package_edge(a: str, b: str) -> bool:
     return b.startswith(a + ".")
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring constants of a parsed module."""
+    return {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+
+
 def _qt_strings(path: Path) -> list[str]:
     """String constants (not docstrings) that name a Qt/viewer module: code run elsewhere."""
     tree = ast.parse(path.read_text(), str(path))
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docs = _docstrings(tree)
     pat = re.compile(r"\b(" + "|".join(re.escape(q) for q in QT) + r")\b")
     return [f"{path.name}:{n.lineno}: {n.value[:60]!r}" for n in ast.walk(tree)
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and pat.search(n.value)]
@@ -266,3 +271,114 @@ def test_the_layer_check_fails_on_deliberate_violations(tmp_path):
     # and an allowance is by name only
     rest = check(tmp_path, {"core/models/vr.py:f": "test", "core/bundle.py": "test"})
     assert len(rest) == len(want) - 2 and not any("vr.py:f" in b or "bundle.py" in b for b in rest)
+
+
+# ----------------------------------------------------------------------------- one method registry
+#: where a method's id may be spelled in core besides core/registry.py: its own modules (its
+#: ``methods.Method`` subclass, its models, its encoder)
+OWN_MODULES = {
+    "bilinear": ("core/methods.py",),
+    "bicubic": ("core/methods.py",),
+    "reference": ("core/methods.py",),
+    "jpeg": ("core/encode/baseline.py",),
+    "hyperthumbnail": ("core/methods.py", "core/models/pipelines.py", "core/models/hyperthumbnail.py",
+                       "core/encode/learned.py"),
+    "dinn360": ("core/methods.py", "core/models/dinn360.py", "core/encode/dinn360.py"),
+    "resvr": ("core/methods.py", "core/models/pipelines.py", "core/models/vr.py", "core/models/vr_render.py",
+              "core/models/vr_fast.py", "core/encode/learned.py"),
+}
+#: the same word meaning something else, by place: (path, word) -> what it is there
+HOMONYMS = {
+    ("core/__init__.py", "resvr"): "PROG, the program's name",
+    ("core/jpeg/xmp.py", "resvr"): "the XMP namespace prefix (resvr:Method)",
+    ("core/bundle.py", "reference"): "bundle.yaml's reference image (the registry's reads='reference')",
+    ("core/sampling.py", "bilinear"): "the sampling modes (MODES)",
+    ("core/sampling.py", "bicubic"): "the sampling modes (MODES)",
+}
+
+
+def _sampling_modes(tree: ast.AST) -> set[int]:
+    """The string constants that are sampling modes: a ``mode=`` argument, a ``mode`` parameter's
+    default (torch's ``interpolate``/``grid_sample`` modes, ``sampling.render_view``)."""
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call):
+            out |= {id(k.value) for k in n.keywords if k.arg == "mode"}
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = n.args
+            pos = a.posonlyargs + a.args
+            pairs = list(zip(pos[len(pos) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults))
+            out |= {id(d) for p, d in pairs if d is not None and p.arg == "mode"}
+    return out
+
+
+def method_id_literals(root, ids, own=None, homonyms=None) -> list[str]:
+    """Every string constant (not a docstring) in ``root``/core equal to a method id outside
+    core/registry.py, the id's own modules (``own``: id -> paths) and the ``homonyms`` ((path,
+    word) -> meaning); a sampling mode (``_sampling_modes``) is not a method id."""
+    root, own, homonyms = Path(root), own or {}, homonyms or {}
+    bad = []
+    for f in sorted((root / "core").rglob("*.py")):
+        rel = f.relative_to(root).as_posix()
+        if rel == "core/registry.py":
+            continue
+        tree = ast.parse(f.read_text(), rel)
+        skip = _sampling_modes(tree) | _docstrings(tree)
+        for n in ast.walk(tree):
+            if (isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in ids and id(n) not in skip
+                    and rel not in own.get(n.value, ()) and (rel, n.value) not in homonyms):
+                bad.append(f"method id spelled outside the registry: {rel}:{n.lineno}: {n.value!r}")
+    return bad
+
+
+def test_method_ids_are_spelled_only_in_the_registry_and_the_methods_own_modules():
+    """"A new method is added in one place": core/registry.py. Elsewhere in core a method's id is a
+    string only in that method's own modules (OWN_MODULES) or where the word means something else
+    (HOMONYMS, a sampling mode); every other place derives it from the registry."""
+    from resvr.core import registry
+
+    assert set(OWN_MODULES) == set(registry.BY_ID)
+    assert all((ROOT / p).is_file() for ps in OWN_MODULES.values() for p in ps) and all(
+        (ROOT / p).is_file() for p, _ in HOMONYMS)
+    bad = method_id_literals(ROOT, set(registry.BY_ID), OWN_MODULES, HOMONYMS)
+    assert not bad, "\n".join(bad)
+
+
+def test_the_method_id_check_fails_on_deliberate_violations(tmp_path):
+    """A small tree that spells ids where it should not (a dispatch by name, a dict key, a
+    default argument) beside the places where it may: the check names exactly the former."""
+    for rel, text in {
+        "core/registry.py": 'METHODS = ("resvr", "bicubic")\n',
+        "core/methods.py": 'class ResVRMethod:\n    name = "resvr"\n',
+        "core/sampling.py": 'def render(erp, mode="bicubic"):\n    return F.grid_sample(erp, g, mode="bicubic")\n',
+        "core/bench/run.py": 'def f(m):\n    """resvr"""\n    return m == "resvr"\n',                # line 3
+        "core/cli.py": 'FLAGS = {"resvr": "--resvr-weights"}\n',
+        "core/evaluate/run.py": 'def g(m="bicubic"):\n    return m\n',
+    }.items():
+        _write(tmp_path, rel, text)
+    bad = method_id_literals(tmp_path, {"resvr", "bicubic"}, {"resvr": ("core/methods.py",)})
+    assert bad == ["method id spelled outside the registry: core/bench/run.py:3: 'resvr'",
+                   "method id spelled outside the registry: core/cli.py:1: 'resvr'",
+                   "method id spelled outside the registry: core/evaluate/run.py:1: 'bicubic'"], bad
+
+
+def test_the_cli_and_the_implementations_follow_the_registry():
+    """The render/encode choices and the weights options are the registry's; every render method
+    has its Method subclass, every encode method its encoder, and the XMP check knows them."""
+    from resvr.core import cli, registry
+    from resvr.core.encode import ENCODERS
+    from resvr.core.jpeg import xmp
+    from resvr.core.methods import _IMPLEMENTATIONS
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    choices = {c: next(a.choices for a in sub[c]._actions if a.dest == "method") for c in ("render", "encode")}
+    assert tuple(choices["render"]) == registry.render_ids()
+    assert tuple(choices["encode"]) == registry.encode_ids() + (registry.ENCODE_ALL,)
+    flags = {c: [o for a in sub[c]._actions for o in a.option_strings if o.endswith("-weights")] for c in ("eval", "bench")}
+    want = [registry.get(m).weights_flag for m in registry.weights_ids()]
+    assert flags == {"eval": want, "bench": want} and want[0] == "--resvr-weights" and len(want) == len(registry.learned_ids())
+    args = parser.parse_args(["bench", "--ht-weights", "h.pt"])
+    assert registry.given_weights(args) == {m: ("h.pt" if m == "hyperthumbnail" else None) for m in want and registry.weights_ids()}
+    assert {m: c.name for m, c in _IMPLEMENTATIONS.items()} == {m: m for m in registry.render_ids()}
+    assert set(ENCODERS) == set(registry.encode_ids()) == set(xmp.METHODS)

@@ -34,8 +34,8 @@ def setup(tmp_path_factory):
          "2d": save_tiny_checkpoint(d / "resvr2d.pt", dict(TINY_RESVR, shape="2d"), seed=1),
          "dinn": save_tiny_checkpoint(d / "dinn.pt", TINY_DINN, seed=0)}
     out = d / "report"
-    summary = evaluate(folder, out, bpp=0.3, size=SIZE, n_views=2, resvr_weights=w["resvr"], ht_weights=w["ht"],
-                       dinn_weights=w["dinn"],
+    summary = evaluate(folder, out, bpp=0.3, size=SIZE, n_views=2,
+                       weights={"resvr": w["resvr"], "hyperthumbnail": w["ht"], "dinn360": w["dinn"]},
                        ablations={"2-D shape": w["2d"]}, device="cpu", rd_bpps=(0.3, 0.5), rd_views=1,
                        lpips=False, progress=False, log=lambda m: None)
     return {"dir": d, "folder": folder, "out": out, "w": w, "summary": summary}

@@ -11,14 +11,17 @@ from .measure import PeakMemory, _median, _sync, _timed, _trim
 from .settings import FOV
 
 
-def _make_method(name, device, weights, fast=True, lazy=True, compile_=False, fused=True, amx=True):
-    from ..methods import HyperThumbnailMethod, ResVRMethod, get_method
+def _make_method(name, device, weights, fast=True, lazy=True, compile=False, fused=True, amx=True):
+    """The render method ``name`` with those of these options its class takes (ResVR: all of them;
+    HyperThumbnail: ``fast``; the others none)."""
+    import inspect
 
-    if name == "resvr":
-        return ResVRMethod(device, weights, fast=fast, lazy=lazy, compile=compile_, fused=fused, amx=amx)
-    if name == "hyperthumbnail":
-        return HyperThumbnailMethod(device, weights, fast=fast)
-    return get_method(name, device=device, weights=weights)
+    from ..methods import implementation
+
+    cls = implementation(name)
+    takes = inspect.signature(cls.__init__).parameters
+    options = dict(fast=fast, lazy=lazy, compile=compile, fused=fused, amx=amx)
+    return cls(device, weights, **{k: v for k, v in options.items() if k in takes})
 
 
 def _drag(first, n, width, height):
@@ -54,16 +57,16 @@ def job_viewports(job: dict) -> dict:
     device = pick_device(job["device"])
     name = job["method"]
     res = {"method": name, "threads": torch.get_num_threads()}
-    m = _make_method(name, job["device"], job.get("weights"), compile_=job.get("compile", False))
+    m = _make_method(name, job["device"], job.get("weights"), compile=job.get("compile", False))
     path = job["lr"]
     one = {}
     one["jpeg_decode_s"] = _median([_timed(device, lambda: load_image(path))[0] for _ in range(3)])
     mem = PeakMemory(device).start()
-    if name == "resvr":
+    if hasattr(m, "prefetch"):      # a per-image table built lazily (ResVR): then all of it
         t, _ = _timed(device, lambda: m.prepare(path, lazy=True))
         t2, _ = _timed(device, m.prefetch)
         one.update(prepare_s=t, encoder_table_s=t2)
-    elif name == "hyperthumbnail":
+    elif hasattr(m, "read"):        # its own DCT read, then the whole HR ERP (HyperThumbnail)
         t, (lr, deq) = _timed(device, lambda: m.read(path))
         one["dct_read_s"] = max(0.0, t - one["jpeg_decode_s"])
         t2, _ = _timed(device, lambda: m.decode(lr, deq))
@@ -76,7 +79,7 @@ def job_viewports(job: dict) -> dict:
         one["prepare_s"] = t
     one["memory"] = mem.stop()
     res["one_off"] = one
-    if name == "resvr":
+    if hasattr(m, "vr"):            # a VR module (ResVR): its arithmetic per viewport pixel
         vr = m.vr
         macs = vr.macs_per_neighbour() * 4
         res["resvr_arith"] = {"macs_per_neighbour": vr.macs_per_neighbour(), "macs_per_pixel": macs,
@@ -97,7 +100,7 @@ def job_viewports(job: dict) -> dict:
         rows.append({"size": [w, h], "median_s": _median(ts), "min_s": min(ts), "times_s": ts, "warmup_s": t_warm,
                      "memory": mem.stop()})
     res["views"] = rows
-    if name == "resvr":
+    if hasattr(m, "query_path"):    # several query paths (ResVR)
         # the query paths side by side on the same views: the default (measured above, first size)
         # against the fallbacks (the C kernel + oneDNN GEMMs without the whole-view kernel, and torch)
         res["query_path"] = m.query_path
@@ -107,17 +110,17 @@ def job_viewports(job: dict) -> dict:
         alts = ((("fused", {"amx": False}), ("torch", {"fused": False})) if m.query_path in ("amx", "avx512-bf16")
                 else (("torch", {"fused": False}),) if m.query_path == "fused" else ())
         for _alt, kw in alts:
-            alt = _make_method("resvr", job["device"], job.get("weights"), lazy=False, **kw)
+            alt = _make_method(name, job["device"], job.get("weights"), lazy=False, **kw)
             alt.prepare(path)
             alt.render(views[0])
             paths[alt.query_path] = _median([_timed(device, lambda: alt.render(v))[0] for v in views])
             del alt
         res["query_paths"] = {"size": [w, h], "median_s": paths}
-    if name == "resvr" and job.get("psnr_size"):
+    if job.get("psnr_size"):        # the fast path against fp32 (the driver asks it of ResVR)
         w, h = job["psnr_size"]
         v = View(30.0, 10.0, *FOV, w, h)
         fast = m.render(v)
-        ref = _make_method("resvr", job["device"], job.get("weights"), fast=False)
+        ref = _make_method(name, job["device"], job.get("weights"), fast=False)
         ref.prepare(path)
         slow = ref.render(v)
         from ..metrics import psnr
@@ -136,7 +139,7 @@ def job_nerv(job: dict) -> dict:
     device = pick_device(job["device"])
     out = {"method": job["method"], "variant": job.get("variant", ""), "threads": torch.get_num_threads(), "runs": []}
     m = _make_method(job["method"], job["device"], job.get("weights"), lazy=job.get("lazy", True),
-                     compile_=job.get("compile", False))
+                     compile=job.get("compile", False))
     w, h = job["view"]
     for lr_path, hr_size in job["files"]:
         first = View(30.0, 10.0, *FOV, w, h)
@@ -156,7 +159,7 @@ def job_nerv(job: dict) -> dict:
             ts.append(t)
         run = {"hr_size": hr_size, "prepare_s": t_prep, "first_view_s": t_first, "further_median_s": _median(ts),
                "further_s": ts, "memory_first": mem_first, "memory": mem.stop()}
-        if job["method"] == "resvr":
+        if hasattr(m, "tiles_built"):   # a lazily built table (ResVR): how much of it the views built
             run["table_built"] = round(m.tiles_built(), 3)
         out["runs"].append(run)
         m.release()

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 
+from .. import registry
 from .measure import _peak_mb
-from .settings import FOV, METHODS, TARGET_CPU_S, TARGET_CUDA_MS, TARGET_PSNR
+from .settings import FOV, METHODS, PRIMARY, RIVAL, TARGET_CPU_S, TARGET_CUDA_MS, TARGET_PSNR
 
 
 def _view_row(report, method, size):
@@ -28,20 +29,20 @@ def summarise(report) -> dict:
     # ResVR against the others, per viewport size (same run)
     ratios = []
     for size in report["config"]["view_sizes"]:
-        rv = _view_row(report, "resvr", size)
+        rv = _view_row(report, PRIMARY, size)
         row = {"size": list(size)}
-        for other in ("bilinear", "bicubic", "hyperthumbnail"):
+        for other in (*registry.classic_ids(), RIVAL):
             o = _view_row(report, other, size)
             if rv and o and o["median_s"] > 0:
-                row[f"resvr_over_{other}"] = round(rv["median_s"] / o["median_s"], 2)
+                row[f"{PRIMARY}_over_{other}"] = round(rv["median_s"] / o["median_s"], 2)
         ratios.append(row)
     s["latency_ratios"] = ratios
     # arithmetic of ResVR
-    ar = report["viewports"].get("resvr", {}).get("resvr_arith")
+    ar = report["viewports"].get(PRIMARY, {}).get("resvr_arith")
     if ar:
         thr = []
         for size in report["config"]["view_sizes"]:
-            rv = _view_row(report, "resvr", size)
+            rv = _view_row(report, PRIMARY, size)
             if rv:
                 px = size[0] * size[1]
                 gfl = ar["flops_per_pixel"] * px / 1e9
@@ -52,21 +53,21 @@ def summarise(report) -> dict:
     # targets
     tgt = {}
     if cuda:
-        rv = _view_row(report, "resvr", (1024, 1024))
+        rv = _view_row(report, PRIMARY, (1024, 1024))
         if rv:
             tgt["cuda_1024x1024_ms"] = {"measured": round(rv["median_s"] * 1e3, 2), "target": TARGET_CUDA_MS,
                                         "met": rv["median_s"] * 1e3 <= TARGET_CUDA_MS}
     else:
-        rv = _view_row(report, "resvr", (1024, 768))
+        rv = _view_row(report, PRIMARY, (1024, 768))
         if rv:
             tgt["cpu_1024x768_s"] = {"measured": round(rv["median_s"], 3), "target": TARGET_CPU_S,
                                      "met": rv["median_s"] <= TARGET_CPU_S}
-    p = report["viewports"].get("resvr", {}).get("fast_vs_fp32_psnr_db")
+    p = report["viewports"].get(PRIMARY, {}).get("fast_vs_fp32_psnr_db")
     if p is not None:
         tgt["fast_vs_fp32_psnr_db"] = {"measured": p, "target": TARGET_PSNR, "met": p >= TARGET_PSNR}
     # NeRV360
-    lazy, whole, ht = _nerv_runs(report, "resvr", "lazy table"), _nerv_runs(report, "resvr", "whole table"), \
-        _nerv_runs(report, "hyperthumbnail")
+    lazy, whole, ht = _nerv_runs(report, PRIMARY, "lazy table"), _nerv_runs(report, PRIMARY, "whole table"), \
+        _nerv_runs(report, RIVAL)
     nerv = []
     wins_time, wins_mem = None, None
     for size in report["config"]["nerv_sizes"]:
@@ -167,7 +168,7 @@ def _md_views(r) -> list[str]:
             other.append(f"encoder table (all tiles) {o['encoder_table_s']:.3f} s")
         if "ht_full_decode_s" in o:
             other.append(f"DCT read {o['dct_read_s'] * 1e3:.0f} ms, full-ERP decode {o['ht_full_decode_s']:.3f} s")
-        if meth == "dinn360":
+        if not other and registry.get(meth).learned:   # DINN360: its HR ERP is made in prepare()
             other.append("prepare() is the full-ERP reverse upscaling")
         L.append(f"| {meth} | {o['jpeg_decode_s'] * 1e3:.1f} | {', '.join(other) or '–'} | {o['prepare_s']:.3f} | "
                  f"{_peak_mb(o['memory']):.0f} |")
@@ -180,7 +181,7 @@ def _md_resvr(r) -> list[str]:
     s, mem_col = r["summary"], _mem_col(r)
     L = []
     # arithmetic
-    vr = r["viewports"].get("resvr", {})
+    vr = r["viewports"].get(PRIMARY, {})
     ar = vr.get("resvr_arith")
     if ar:
         L += ["", "## ResVR arithmetic", "",
@@ -192,7 +193,7 @@ def _md_resvr(r) -> list[str]:
               "| viewport | GFLOP / view | achieved GFLOP/s | GEMM-bound time s | measured s | share of the GEMM bound |",
               "|---|---|---|---|---|---|"]
         for t in s.get("resvr_throughput", []):
-            v = _view_row(r, "resvr", t["size"])
+            v = _view_row(r, PRIMARY, t["size"])
             L.append(f"| {t['size'][0]}x{t['size'][1]} | {t['gflop']} | {t['achieved_gflops']} | {t['gemm_bound_s']} | "
                      f"{v['median_s']:.3f} | {t.get('gemm_bound_share', '–')} |")
         L += ["", "The GEMM-bound time is the MLP alone at the measured GEMM rate (oneDNN, one large GEMM); the "
@@ -218,11 +219,11 @@ def _md_resvr(r) -> list[str]:
           f"| HR panorama | method | first view s | further view ms | {mem_col}, first view | {mem_col}, with the drag "
           "| table built |", "|---|---|---|---|---|---|---|"]
     for size in r["config"]["nerv_sizes"]:
-        for meth, variant in (("resvr", "lazy table"), ("resvr", "whole table"), ("hyperthumbnail", "")):
+        for meth, variant in ((PRIMARY, "lazy table"), (PRIMARY, "whole table"), (RIVAL, "")):
             run = _nerv_runs(r, meth, variant).get(tuple(size))
             if not run:
                 continue
-            name = "ResVR" + (f" ({variant})" if variant else "") if meth == "resvr" else "HyperThumbnail + bicubic"
+            name = "ResVR" + (f" ({variant})" if variant else "") if meth == PRIMARY else "HyperThumbnail + bicubic"
             tb = f"{run['table_built'] * 100:.0f}%" if "table_built" in run else "–"
             L.append(f"| {size[0]}x{size[1]} | {name} | {run['first_view_s']:.3f} | {_f(run['further_median_s'], 'ms')} | "
                      f"{_peak_mb(run['memory_first']):.0f} | {_peak_mb(run['memory']):.0f} | {tb} |")
@@ -299,7 +300,7 @@ def _md_rest(r) -> list[str]:
                 L.append(f"| {g['size'][0]}x{g['size'][1]}{bgr} | {g['draw_fps']} | {g['present_fps']} | "
                          f"{g.get('renderer')} |")
     # targets
-    ar = r["viewports"].get("resvr", {}).get("resvr_arith")
+    ar = r["viewports"].get(PRIMARY, {}).get("resvr_arith")
     L += ["", "## Targets", ""]
     for k, t in s["targets"].items():
         L.append(f"- {k}: {json.dumps({kk: vv for kk, vv in t.items()})}" + ("" if t.get("met") else "  **(missed)**"))

@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import registry
+from .. import PROG, registry
 from .measure import _load_photos, synth_panorama, write_lr_jpeg
 from .report import render_markdown, summarise
-from .settings import FULL, METHODS, QUICK, TARGET_CUDA_MS
+from .settings import FULL, METHODS, PRIMARY, QUICK, RIVAL, TARGET_CUDA_MS
 
 
 def _run_job(job: dict, work: Path, timeout: float, log) -> dict:
@@ -116,11 +116,11 @@ def _weights_info(path):
 
 
 def _lr_files(report: dict, stand_in: Path) -> dict:
-    """The LR file each method renders from (its learned encode, else the stand-in JPEG); noted in
-    ``report["lr_files"]``."""
+    """The LR file each method renders from (its own encode; the classic methods the primary's;
+    else the stand-in JPEG); noted in ``report["lr_files"]``."""
     lr_files = {}
     for m in METHODS:
-        enc = report["encode"].get(m if m in ("hyperthumbnail", "dinn360") else "resvr", {})
+        enc = report["encode"].get(m if m in registry.encode_ids() else PRIMARY, {})
         lr_files[m] = enc.get("path") if enc.get("path") else str(stand_in)
     report["lr_files"] = {m: ("learned encode" if p != str(stand_in) else "stand-in JPEG q90")
                           for m, p in lr_files.items()}
@@ -136,11 +136,11 @@ def _cuda_section(dev, base, weights, lr_files, cfg, work, timeout, log) -> dict
         return {"status": "measured in the main tables (--device cuda)"}
     if not torch.cuda.is_available():
         return {"status": "unmeasured: no CUDA device on this machine"}
-    if not weights.get("resvr"):
-        return {"status": "unmeasured: no ResVR weights"}
-    log("CUDA section (ResVR fp16)")
+    if not weights.get(PRIMARY):
+        return {"status": f"unmeasured: no {registry.label(PRIMARY)} weights"}
+    log(f"CUDA section ({registry.label(PRIMARY)} fp16)")
     size = [1024, 1024] if (1024, 1024) in cfg["view_sizes"] else list(cfg["view_sizes"][-1])
-    job = dict(base, device="cuda", kind="viewports", method="resvr", weights=weights["resvr"], lr=lr_files["resvr"],
+    job = dict(base, device="cuda", kind="viewports", method=PRIMARY, weights=weights[PRIMARY], lr=lr_files[PRIMARY],
                sizes=[size], repeats=cfg["repeats"], psnr_size=size)
     r = _run_job(job, work, timeout, log)
     if "error" in r:
@@ -152,9 +152,10 @@ def _cuda_section(dev, base, weights, lr_files, cfg, work, timeout, log) -> dict
             "fast_vs_fp32_psnr_db": r.get("fast_vs_fp32_psnr_db"), "memory": v["memory"]}
 
 
-def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=None, ht_weights=None,
+def run_bench(out_dir, device: str = "auto", quick: bool = False, weights: dict | None = None,
               photos=None, repeats: int | None = None, compile_: bool = False, threads: int | None = None,
-              log=print, command: str | None = None, dinn_weights=None) -> dict:
+              log=print, command: str | None = None) -> dict:
+    """The whole bench; ``weights``: method id -> weights file (default: the shipped ones)."""
     import numpy as np
     import torch
     from PIL import Image
@@ -167,16 +168,15 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
         cfg["repeats"] = repeats
     threads = threads or torch.get_num_threads()
     out_dir = Path(out_dir)
-    weights = {m: _resolve_weights(a, m) for m, a in (("resvr", resvr_weights), ("hyperthumbnail", ht_weights),
-                                                       ("dinn360", dinn_weights))}
+    given = {m: (weights or {}).get(m) for m in registry.weights_ids()}
+    weights = {m: _resolve_weights(a, m) for m, a in given.items()}
     if not any(weights.values()):
         from ..errors import MethodUnavailable
         from ..models.weights import default_weights_path
 
         raise MethodUnavailable("bench: no learned weights found (" + ", ".join(
-            str(Path(a) if a else default_weights_path(m)) for m, a in (("resvr", resvr_weights),
-                                                                          ("hyperthumbnail", ht_weights)))
-            + "); pass --resvr-weights / --ht-weights")
+            str(Path(a) if a else default_weights_path(m)) for m, a in given.items())
+            + "); pass " + " / ".join(registry.get(m).weights_flag for m in given))
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "quick": quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               "machine": _machine(dev), "threads": threads, "loadavg_start": _loadavg(), "compile": compile_,
@@ -206,15 +206,16 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
         report["viewports"] = {}
         for m in METHODS:
             if m in weights and not weights[m]:
-                report["viewports"][m] = {"error": "weights not found (pass --resvr/--ht/--dinn-weights)"}
+                report["viewports"][m] = {"error": "weights not found (pass " + "/".join(
+                    f"--{registry.get(i).tag}" for i in weights) + "-weights)"}
                 continue
             job = dict(base, kind="viewports", method=m, weights=weights.get(m), lr=lr_files[m],
                        sizes=[list(s) for s in cfg["view_sizes"]], repeats=cfg["repeats"],
-                       psnr_size=list(cfg["first_view"]) if m == "resvr" else None)
+                       psnr_size=list(cfg["first_view"]) if m == PRIMARY else None)
             report["viewports"][m] = _run_job(job, work, timeout, log)
         # -- CUDA: runs by itself whenever a CUDA device is present (the project never needs one) --
         report["cuda"] = _cuda_section(dev, base, weights, lr_files, cfg, work, timeout, log)
-        # -- NeRV360: first view vs further views, ResVR vs HyperThumbnail -----------------------
+        # -- NeRV360: first view vs further views, ResVR (PRIMARY) vs HyperThumbnail (RIVAL) -----
         log("first view / further views (NeRV360 argument)")
         files = []
         for i, (w, h) in enumerate(cfg["nerv_sizes"]):
@@ -222,8 +223,8 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
             p = work / f"nerv_{w}x{h}.lr.jpg"
             write_lr_jpeg(p, lr)
             files.append((str(p), [w, h]))
-        variants = [("resvr", "lazy table", {"lazy": True}), ("resvr", "whole table", {"lazy": False}),
-                    ("hyperthumbnail", "", {})]
+        variants = [(PRIMARY, "lazy table", {"lazy": True}), (PRIMARY, "whole table", {"lazy": False}),
+                    (RIVAL, "", {})]
         report["nerv"] = []
         for m, variant, extra in variants:
             if not weights[m]:
@@ -241,7 +242,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
     # -- GL pane ---------------------------------------------------------------------------------
     log("GL pane fps")
     gl_sizes = [cfg["first_view"]] if quick else [(1024, 768), (2048, 1536)]
-    bg = [(*gl_sizes[0], "resvr", weights["resvr"])] if weights.get("resvr") else []
+    bg = [(*gl_sizes[0], PRIMARY, weights[PRIMARY])] if weights.get(PRIMARY) else []
     report["gl"] = _gl_fps(gl_sizes, 0.5 if quick else 3.0, 120, background=bg)
     report["loadavg_end"] = _loadavg()
     report["summary"] = summarise(report)
@@ -253,14 +254,13 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, resvr_weights=
 
 
 def bench_main(args) -> int:
-    cmd = "resvr " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name.startswith("resvr") else None
+    cmd = f"{PROG} " + " ".join(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name.startswith(PROG) else None
     out = getattr(args, "output", None) or "bench"
     quiet = getattr(args, "quiet", False)
     run_bench(out, device=getattr(args, "device", "auto"), quick=getattr(args, "quick", False),
-              resvr_weights=getattr(args, "resvr_weights", None), ht_weights=getattr(args, "ht_weights", None),
-              photos=getattr(args, "photos", None), repeats=getattr(args, "repeats", None),
+              weights=registry.given_weights(args), photos=getattr(args, "photos", None), repeats=getattr(args, "repeats", None),
               compile_=getattr(args, "compile", False), threads=getattr(args, "threads", None),
               log=(lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True)),
-              command=cmd, dinn_weights=getattr(args, "dinn_weights", None))
+              command=cmd)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
+from .encoders import register_encoder
 from .rate import BPP_TOLERANCE, RateSearch
 
 
@@ -109,3 +110,16 @@ def encode_jpeg(hr_path, out, scale: int = 4, bpp: float | None = 0.3, quality: 
     write_bytes_atomic(out, data, overwrite)
     return {"path": str(out), "method": "jpeg", "quality": q, "bpp": got, "bytes": len(data),
             "lr_size": (lr.shape[1], lr.shape[0]), "hr_size": (W, H)}
+
+
+@register_encoder("jpeg")
+class BaselineEncoder:
+    """:func:`encode_jpeg` behind the encoders' interface (no weights, no device)."""
+
+    knob = "quality"
+
+    def __init__(self, method: str = "jpeg", weights=None, device=None, scale: int = 4, warn=None):
+        self.method, self.scale, self.warn = method, scale, warn
+
+    def encode(self, hr_path, out, bpp: float | None = 0.3, quality: int | None = None, overwrite: bool = False) -> dict:
+        return encode_jpeg(hr_path, out, scale=self.scale, bpp=bpp, quality=quality, overwrite=overwrite, warn=self.warn)

@@ -7,7 +7,6 @@ from pathlib import Path
 from .. import registry
 from ..errors import BadInput, MethodUnavailable, refuse_existing
 from ..imageio import load_image
-from .baseline import encode_jpeg
 from .encoders import make_encoder
 
 
@@ -36,17 +35,20 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     hr = load_image(hr_path)  # validates the input before any output
     weights = weights or {}
     encoders = {}
-    for m in registry.encode_ids():   # weights first
-        if registry.get(m).learned:
-            try:
-                encoders[m] = make_encoder(m, weights.get(m), device)
-            except MethodUnavailable as e:
-                if not skip_unavailable:
-                    raise
-                if warn is not None:
-                    warn(f"{registry.label(m)} left out: {e}")
+    for m in registry.encode_ids():   # weights first (the learned methods come first)
+        if not registry.get(m).learned:
+            encoders[m] = make_encoder(m, scale=scale, warn=warn)
+            continue
+        try:
+            encoders[m] = make_encoder(m, weights.get(m), device)
+        except MethodUnavailable as e:
+            if not skip_unavailable:
+                raise
+            if warn is not None:
+                warn(f"{registry.label(m)} left out: {e}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    steps = list(encoders) + ["jpeg"] + (["reference"] if reference else []) + ["bundle.yaml"]
+    ref_step = registry.reference_id()    # the step that writes the reference image
+    steps = list(encoders) + ([ref_step] if reference else []) + ["bundle.yaml"]
     total = len(steps)
 
     def step(what):
@@ -57,11 +59,9 @@ def encode_bundle(hr_path, out_dir, bpp: float = 0.3, scale: int = 4, weights: d
     for m, enc in encoders.items():
         step(m)
         results[m] = enc.encode(hr_path, out_dir / names[m], bpp=bpp, overwrite=overwrite)
-    step("jpeg")
-    results["jpeg"] = encode_jpeg(hr_path, out_dir / names["jpeg"], scale=scale, bpp=bpp, overwrite=overwrite, warn=warn)
     ref = None
     if reference:
-        step("reference")
+        step(ref_step)
         ref = f"{stem}.png"
         if hr_path.suffix.lower() == ".png":
             tmp = out_dir / (ref + ".tmp")

@@ -13,9 +13,11 @@ from ..errors import BadInput
 from ..imageio import load_image, write_bytes_atomic
 from ..models.weights import load_weights
 from .baseline import lr_jpeg
+from .encoders import register_encoder
 from .learned import to_multiple
 
 
+@register_encoder("dinn360")
 class DINNEncoder:
     """DINN360's encoder: the forward (deformable downscaling) network gives the LR ERP (wrapped in
     longitude), rounded to 8 bits and stored as a standard baseline JPEG (4:4:4, IJG tables, the

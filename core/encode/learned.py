@@ -21,6 +21,7 @@ from ..errors import BadInput
 from ..imageio import load_image, write_bytes_atomic
 from ..jpeg.container import write_jpeg_dct
 from ..models.weights import load_weights
+from .encoders import register_encoder
 from .rate import BPP_TOLERANCE, RateSearch
 
 QSCALE_RANGE = (0.02, 50.0)
@@ -36,6 +37,7 @@ def to_multiple(hr: torch.Tensor, m: int, name: str = "image") -> torch.Tensor:
     return F.interpolate(hr, size=(H2, W2), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
+@register_encoder("resvr", "hyperthumbnail")
 class LearnedEncoder:
     knob = "qscale"   # the rate knob besides bpp: the QPM table scale
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .. import PROG, registry
 from ..errors import BadInput, UsageError
 from .report import check_report_free, load_run, write_report
 from .rows import parse_ablation
@@ -71,21 +72,19 @@ def eval_main(args) -> int:
         if not Path(path).is_file():
             raise BadInput(f"{path}: no such weights file (--ablation {name})")
         abl[name] = path
-    for opt in ("resvr_weights", "ht_weights", "dinn_weights"):
-        p = getattr(args, opt, None)
+    weights = registry.given_weights(args)
+    for m, p in weights.items():
         if p and not Path(p).is_file():
-            raise BadInput(f"{p}: no such weights file (--{opt.replace('_', '-')})")
+            raise BadInput(f"{p}: no such weights file ({registry.get(m).weights_flag})")
     methods = None
     if getattr(args, "methods", None):
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     quiet = bool(getattr(args, "quiet", False))
     evaluate(args.input, args.output, bpp=args.bpp, fov=args.fov, size=args.size, n_views=args.views,
-             resvr_weights=getattr(args, "resvr_weights", None), ht_weights=getattr(args, "ht_weights", None),
-             dinn_weights=getattr(args, "dinn_weights", None),
-             ablations=abl, methods=methods, device=args.device,
+             weights=weights, ablations=abl, methods=methods, device=args.device,
              rd_bpps=_float_list(getattr(args, "rd_bpps", "0.2,0.3,0.4,0.5")), rd_views=getattr(args, "rd_views", 3),
              rd_images=getattr(args, "rd_images", 0) or None, max_images=getattr(args, "max_images", 0) or None,
              lpips=not getattr(args, "no_lpips", False), reencode=getattr(args, "reencode", False),
              overwrite=args.overwrite, progress=not quiet, log=(lambda m: None) if quiet else None,
-             command="resvr " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("resvr") else None)
+             command=f"{PROG} " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(PROG) else None)
     return 0

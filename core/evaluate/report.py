@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import refuse_existing
 from .plots import PLOTS, write_plots
-from .rows import Row
+from .rows import CLASSIC_ROW, PRIMARY_ROW, RIVAL_ROW, Row
 from .run import RD_FIELDS
 from .summary import summarise
 from .views import HIGH_LAT, view_name
@@ -190,12 +190,12 @@ def _margins(summary, rows, views, plots) -> list[str]:
         L.append(f"- bpp within {b['target']:g} ± 0.03: {'met' if b['met'] else '**not met**'} ({vals})")
     if ch["ordering_met"] is not None:
         L.append(f"- PSNR(ResVR) > PSNR(HT & Bicubic) > PSNR(Bic & JPEG & Bic): "
-                 f"{'met' if ch['ordering_met'] else '**not met**'} ({_fmt(table['resvr']['psnr'])} / "
-                 f"{_fmt(table['ht-bic']['psnr'])} / {_fmt(table['bic-jpeg-bic']['psnr'])} dB)")
-    if "resvr" in table and "ht-bic" in table:
-        ims = table["resvr"]["per_image"]
-        wins = sum(1 for im, v in ims.items() if im in table["ht-bic"]["per_image"]
-                   and v["psnr"] > table["ht-bic"]["per_image"][im]["psnr"])
+                 f"{'met' if ch['ordering_met'] else '**not met**'} ({_fmt(table[PRIMARY_ROW]['psnr'])} / "
+                 f"{_fmt(table[RIVAL_ROW]['psnr'])} / {_fmt(table[CLASSIC_ROW]['psnr'])} dB)")
+    if PRIMARY_ROW in table and RIVAL_ROW in table:
+        ims = table[PRIMARY_ROW]["per_image"]
+        wins = sum(1 for im, v in ims.items() if im in table[RIVAL_ROW]["per_image"]
+                   and v["psnr"] > table[RIVAL_ROW]["per_image"][im]["psnr"])
         L.append(f"- ResVR beats HyperThumbnail & Bicubic on {wins}/{len(ims)} panoramas (mean PSNR over views)")
     for k, a in ch["ablations"].items():
         d = a["delta"]

@@ -15,8 +15,8 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
 @dataclass
 class Codec:
-    """One way to make an LR file: a registry encode method ('jpeg', 'ht', 'dinn', 'resvr' by its
-    ``tag``) or 'resvr-<slug>' (an ablation's weights)."""
+    """One way to make an LR file: a registry encode method (by its ``tag``: 'jpeg', 'ht', 'dinn',
+    'resvr') or ``ABLATION_PREFIX`` + a slug (an ablation's weights of the primary method)."""
 
     tag: str
     kind: str                  # the registry id: jpeg | hyperthumbnail | dinn360 | resvr
@@ -50,6 +50,13 @@ BASE_ROWS = base_rows()
 ROW_KEYS = tuple(r.key for r in BASE_ROWS)
 #: rows drawn in the rate-distortion plot (plus every ablation): the last row of each codec
 RD_ROWS = tuple(m.eval_rows[-1][0] for m in registry.METHODS if m.eval_rows)
+#: the row of the primary method (the project's own), of its rival (the paper's comparison) and of
+#: the classic codec (bicubic down + JPEG): the rows the report's margins and bars compare
+PRIMARY_ROW = registry.get(registry.PRIMARY).eval_rows[-1][0]
+RIVAL_ROW = registry.get(registry.RIVAL).eval_rows[-1][0]
+CLASSIC_ROW = next(m.eval_rows[-1][0] for m in registry.METHODS if m.eval_rows and not m.learned)
+#: the codec tag (and row key) of an ablation row starts with this: "resvr-<slug>"
+ABLATION_PREFIX = registry.get(registry.PRIMARY).tag + "-"
 
 
 def slug(name: str) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import MethodUnavailable
-from .rows import BASE_ROWS, RD_ROWS, ROW_KEYS, Codec, Row, file_sha1, list_panoramas, slug, weights_path
+from .rows import ABLATION_PREFIX, BASE_ROWS, RD_ROWS, ROW_KEYS, Codec, Row, file_sha1, list_panoramas, slug, weights_path
 from .views import compare_views, view_directions, view_groups, view_name
 
 RUN_FORMAT = "resvr-eval-run/1"
@@ -73,7 +73,7 @@ class EvalRun:
     """One evaluation: the methods set up once, then :meth:`run_image` per panorama."""
 
     def __init__(self, folder, out_dir, bpp=0.3, fov=(120.0, 90.0), size=(1024, 768), n_views=10,
-                 resvr_weights=None, ht_weights=None, ablations=None, methods=None, device=None, dinn_weights=None,
+                 weights=None, ablations=None, methods=None, device=None,
                  rd_bpps=(0.2, 0.3, 0.4, 0.5), rd_views=3, rd_images=None, max_images=None, lpips=True,
                  reencode=False, progress=True, log=None, command=None):
         from ..device import pick_device
@@ -97,19 +97,21 @@ class EvalRun:
         self.notes: list[str] = []
         self.codecs: dict[str, Codec] = {}
         self.renderers: dict[str, object] = {}
-        self._setup_rows(methods, {"ht": ht_weights, "dinn": dinn_weights, "resvr": resvr_weights}, ablations or {})
+        self._setup_rows(methods, weights or {}, ablations or {})
         self.lp = self._setup_lpips(lpips)
         self.files_dir = self.out_dir / "files"
         self.results: list[dict] = []      # one per image x row x view
         self.rd_results: list[dict] = []   # one per image x RD row x RD target x RD view
         self.per_image: list[dict] = []
         self.compare: dict | None = None
-        self.rd_keys = [r.key for r in self.rows if r.key in RD_ROWS or r.codec.startswith("resvr-")]
+        self.rd_keys = [r.key for r in self.rows if r.key in RD_ROWS or r.codec.startswith(ABLATION_PREFIX)]
 
     # ------------------------------------------------------------------ set-up
     def _setup_rows(self, methods, explicit: dict, ablations: dict) -> None:
+        """The method rows and their renderers; ``explicit``: method id -> weights given (else the
+        shipped ones); ``ablations``: name -> weights of the primary method, one extra row each."""
         from .. import registry
-        from ..methods import ResVRMethod, get_method
+        from ..methods import get_method
 
         wanted = list(methods) if methods else list(ROW_KEYS)
         bad = [m for m in wanted if m not in ROW_KEYS]
@@ -126,11 +128,11 @@ class EvalRun:
                     if r.codec == tag:
                         self.renderers[f"{tag}:{r.mode}"] = get_method(r.mode, device=self.dev_name)
                 continue
-            wp = weights_path(info.id, explicit.get(tag))
+            wp = weights_path(info.id, explicit.get(info.id))
             try:
                 meth = get_method(info.id, device=self.dev_name, weights=wp)
             except MethodUnavailable as e:
-                if explicit.get(tag):
+                if explicit.get(info.id):
                     raise
                 msg = f"{info.id} rows skipped: {e}"
                 warnings.warn(msg)
@@ -139,17 +141,18 @@ class EvalRun:
                 continue
             self.codecs[tag] = Codec(tag, info.id, wp, file_sha1(wp), dict(meth.winfo))
             self.renderers[tag] = meth
+        primary = registry.get(registry.PRIMARY)
         for name, path in ablations.items():
-            tag = f"resvr-{slug(name)}"
+            tag = f"{ABLATION_PREFIX}{slug(name)}"
             if tag in self.codecs:
                 raise ValueError(f"two ablations named like {name!r}")
-            meth = ResVRMethod(device=self.dev_name, weights=path)
-            self.codecs[tag] = Codec(tag, "resvr", Path(path), file_sha1(path), dict(meth.winfo))
+            meth = get_method(primary.id, device=self.dev_name, weights=path)
+            self.codecs[tag] = Codec(tag, primary.id, Path(path), file_sha1(path), dict(meth.winfo))
             self.renderers[tag] = meth
-            self.rows.append(Row(tag, f"ResVR ({name})", tag, "resvr"))
+            self.rows.append(Row(tag, f"{primary.label} ({name})", tag, primary.id))
         if not self.rows:
             raise MethodUnavailable("no method rows left to evaluate")
-        self.reference = get_method("reference", device=self.dev_name)
+        self.reference = get_method(registry.reference_id(), device=self.dev_name)
 
     def _setup_lpips(self, lpips):
         from ..metrics import LPIPSMetric

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from .rows import ABLATION_PREFIX, CLASSIC_ROW, PRIMARY_ROW, RIVAL_ROW
+
 
 def _mean(vals):
     vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
@@ -54,21 +56,23 @@ def summarise(results, rd_results, rows, per_image, views, cfg, notes) -> dict:
 
 
 def checks(table, cfg) -> dict:
-    """Issue 4's bars, measured: bpp within target +-0.03, PSNR ordering, SSR vs ablations."""
+    """Issue 4's bars, measured: bpp within target +-0.03, PSNR ordering (ResVR > HyperThumbnail &
+    Bicubic > Bicubic & JPEG & Bicubic: ``rows.PRIMARY_ROW``, ``RIVAL_ROW``, ``CLASSIC_ROW``), SSR
+    vs ablations."""
     out = {}
     t = cfg["bpp"]
     get = lambda k, f: (table.get(k) or {}).get(f)  # noqa: E731
-    bpps = {k: get(k, "bpp") for k in ("bic-jpeg-bic", "ht-bic", "resvr") if k in table}
+    bpps = {k: get(k, "bpp") for k in (CLASSIC_ROW, RIVAL_ROW, PRIMARY_ROW) if k in table}
     out["bpp_in_range"] = {"target": t, "values": bpps,
                            "met": bool(bpps) and all(abs(v - t) <= 0.03 for v in bpps.values())}
-    r, h, j = get("resvr", "psnr"), get("ht-bic", "psnr"), get("bic-jpeg-bic", "psnr")
+    r, h, j = get(PRIMARY_ROW, "psnr"), get(RIVAL_ROW, "psnr"), get(CLASSIC_ROW, "psnr")
     out["margin_resvr_ht"] = None if r is None or h is None else r - h
     out["margin_ht_jpeg"] = None if h is None or j is None else h - j
     out["ordering_met"] = None if None in (r, h, j) else bool(r > h > j)
     ab = {}
     for k, row in table.items():
-        if k.startswith("resvr-") and "resvr" in table:
-            g, a = table["resvr"]["groups"], row["groups"]
+        if k.startswith(ABLATION_PREFIX) and PRIMARY_ROW in table:
+            g, a = table[PRIMARY_ROW]["groups"], row["groups"]
             d = {grp: (None if g[grp] is None or a[grp] is None else g[grp] - a[grp])
                  for grp in ("high_lat", "seam", "all")}
             known = [v for v in (d["high_lat"], d["seam"]) if v is not None]

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from ..errors import BadInput
-from .xmp import XMP_APP1_HEADER, parse_xmp
+from .xmp import PREFIX, XMP_APP1_HEADER, parse_xmp
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _NO_LENGTH = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0..7
@@ -156,7 +156,7 @@ def read_xmp(path) -> dict:
     except ValueError as e:
         raise BadInput(f"{path}: {e}") from None
     if packet is None:
-        return {"GPano": {}, "resvr": {}}
+        return {"GPano": {}, PREFIX: {}}
     try:
         return parse_xmp(packet)
     except ValueError as e:

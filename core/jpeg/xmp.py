@@ -19,6 +19,9 @@ NS_X = "adobe:ns:meta/"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_GPANO = "http://ns.google.com/photos/1.0/panorama/"
 NS_RESVR = "https://resvr-viewer.example/ns/1.0/"
+#: the project namespace's prefix: ``resvr:Method`` in the packet, the key of its values in
+#: :func:`parse_xmp`'s result (the program's name, not a method id)
+PREFIX = "resvr"
 #: The APP1 payload of an XMP segment starts with this (XMP spec part 3).
 XMP_APP1_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 
@@ -81,7 +84,7 @@ def build_xmp(width: int, height: int, method: str, scale: float, hr_width: int,
     ET.register_namespace("x", NS_X)
     ET.register_namespace("rdf", NS_RDF)
     ET.register_namespace("GPano", NS_GPANO)
-    ET.register_namespace("resvr", NS_RESVR)
+    ET.register_namespace(PREFIX, NS_RESVR)
     root = ET.Element(f"{{{NS_X}}}xmpmeta")
     rdf = ET.SubElement(root, f"{{{NS_RDF}}}RDF")
     desc = ET.SubElement(rdf, f"{{{NS_RDF}}}Description", {f"{{{NS_RDF}}}about": ""})
@@ -141,8 +144,8 @@ def parse_xmp(packet: bytes | str) -> dict:
         root = ET.fromstring(packet[start:].strip("\x00 \r\n\t"))
     except ET.ParseError as e:
         raise ValueError(f"malformed XMP: {e}") from None
-    out = {"GPano": {}, "resvr": {}}
-    spaces = {NS_GPANO: "GPano", NS_RESVR: "resvr"}
+    out = {"GPano": {}, PREFIX: {}}
+    spaces = {NS_GPANO: "GPano", NS_RESVR: PREFIX}
     for desc in root.iter(f"{{{NS_RDF}}}Description"):
         for name, value in desc.attrib.items():
             if name.startswith("{"):

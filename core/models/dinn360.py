@@ -337,7 +337,7 @@ def simulate_jpeg(y: torch.Tensor, quality) -> torch.Tensor:
 class DINN360(nn.Module):
     kind = "dinn360"
 
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: dict, entropy: bool = True):   # (no entropy models: ``entropy`` changes nothing)
         super().__init__()
         self.cfg = cfg
         d = cfg.get("dinn", {})

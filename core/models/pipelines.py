@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .. import registry
 from .codec import LearnedJPEG
 from .hyperthumbnail import HTDecoder
 from .vr import VRModule
@@ -86,17 +87,16 @@ class HyperThumbnail(nn.Module):
 
 
 def build_model(cfg: dict, entropy: bool = True) -> nn.Module:
-    """The training graph of ``cfg``; ``entropy=False`` without the entropy models (inference)."""
-    kind = cfg.get("type", "resvr")
-    if kind == "resvr":
-        return ResVR(cfg, entropy)
-    if kind == "hyperthumbnail":
-        return HyperThumbnail(cfg, entropy)
-    if kind == "dinn360":
-        from .dinn360 import DINN360
+    """The training graph of ``cfg`` (the class ``registry.MethodInfo.model`` of its ``type``, its
+    module imported only then); ``entropy=False`` without the entropy models (inference)."""
+    import importlib
 
-        return DINN360(cfg)
-    raise ValueError(f"unknown model type {kind!r}")
+    kind = cfg.get("type", "resvr")
+    info = registry.BY_ID.get(kind) if isinstance(kind, str) else None
+    if info is None or not info.model:
+        raise ValueError(f"unknown model type {kind!r}")
+    module, cls = info.model.split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(cfg, entropy)
 
 
 #: The submodules inference builds on their own (``weights.load_weights(part=...)``).

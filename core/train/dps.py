@@ -74,7 +74,7 @@ def dps_sample(erp: torch.Tensor, a: int, b: int, p: int, n_max: int, rng: rando
         g = torch.Generator().manual_seed(rng.getrandbits(62))
         idx = idx[torch.randperm(idx.numel(), generator=g)[:n_max]]
     coords = torch.stack((2.0 * dx[idx] / p - 1.0, 2.0 * (y[idx] - b) / p - 1.0), -1)   # eq. (4)
-    gt = sample_erp(erp, lon[idx][None], lat[idx][None], "bicubic")[:, 0].T                # (n, 3)
+    gt = sample_erp(erp, lon[idx][None], lat[idx][None], mode="bicubic")[:, 0].T           # (n, 3)
     shape = pixel_shape(view, cc[idx], rr[idx], H // scale, shape_kind)
     return DPSSample(crop_wrap(erp, a, b, p), coords.float(), gt.float(), shape, view,
                      torch.stack((cc[idx], rr[idx]), -1).float())

@@ -76,13 +76,22 @@ def val_batches(cfg: dict, root: Path, shape_kind: str, lat: bool = False) -> li
     return [make_batch(pool, tc, shape_kind, rng, lat) for _ in range(tc.get("val_batches", 4))]
 
 
+def own_losses(model) -> bool:
+    """Does the model bring its own loss graph (``training_losses``: DINN360's Algorithm 1 with
+    the JPEG simulation; its batches carry latitudes, its log's bpp/aux columns are zloss/jpeg_q)?"""
+    return hasattr(model, "training_losses")
+
+
 def losses(model, batch: dict, tc: dict, it: int = 0) -> dict:
-    if model.kind == "dinn360":   # its own graph: Algorithm 1 (backflow) with the JPEG simulation
+    """The training losses of a batch: the model's own (``own_losses``), else the pixel loss (on
+    the DPS points where the model predicts them, ResVR; else on its HR output), the guide loss
+    of its LR image and the entropy models' bpp."""
+    if own_losses(model):
         return model.training_losses(batch, tc, it)
     out = model(batch)
     hr = batch["hr"]
     guide = F.mse_loss(out["lr_hat"], bicubic_down(hr, model.codec.scale))
-    if model.kind == "resvr":
+    if "pred" in out:   # the values at the DPS points (ResVR's VR module)
         m = batch["mask"][..., None].float()
         pix = ((out["pred"] - batch["gt"]).abs() * m).sum() / (m.sum() * 3).clamp_min(1)
     else:
@@ -100,7 +109,7 @@ def validate(model, batches: list[dict], device, amp_dtype) -> dict:
         b = {k: v.to(device) for k, v in b.items()}
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(b)
-        if model.kind == "resvr":
+        if "pred" in out:   # the values at the DPS points (ResVR's VR module)
             pred = out["pred"].float()
         else:
             g = b["coords"][:, None]                                        # (B, 1, N, 2)
@@ -174,13 +183,13 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     amp_dtype = (torch.bfloat16 if dev.type == "cpu" else torch.float16) if tc.get("amp", True) else None
 
     model = build_model(mc).to(dev)
-    dinn = model.kind == "dinn360"
+    dinn = own_losses(model)
     if dinn and world > 1:
-        raise ValueError("dinn360 trains in one process (its loss graph bypasses DistributedDataParallel)")
+        raise ValueError(f"{mc['type']} trains in one process (its loss graph bypasses DistributedDataParallel)")
     # Staged ResVR (two-stage schedule): the codec starts from a trained rescaling stage
     # (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up),
     # then trains jointly at ``lr * codec_lr_mult``.
-    freeze_until = int(tc.get("codec_freeze_iters", 0)) if model.kind == "resvr" else 0
+    freeze_until = int(tc.get("codec_freeze_iters", 0)) if hasattr(model, "freeze_codec") else 0
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     eb_params = [p for n, p in trainable if n.endswith("quantiles")]
     main = [(n, p) for n, p in trainable if not n.endswith("quantiles")]
@@ -242,7 +251,7 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
         # before the step, and the ranks' weights drifted apart (60 of 98 tensors after one step)
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                                       find_unused_parameters=True)
-        net.kind, net.codec = model.kind, model.codec
+        net.codec = model.codec
 
     pool = build_pool(cfg["data"], root, seed)
     vbatches = val_batches(cfg, root, mc.get("shape", "ssr"), dinn) if rank == 0 else []
