@@ -209,10 +209,7 @@ def check(root, allow_long: dict | None = None) -> list[str]:
 
 
 #: modules/functions allowed over the limits, each with the reason (every entry is a debt)
-ALLOW_LONG = {
-    "core/train/loop.py:train": "frozen while the training campaign runs from this code (issue 13); split it when "
-                                "the campaign ends",
-}
+ALLOW_LONG: dict[str, str] = {}
 
 
 def test_layers_sizes_and_no_qt_in_core():

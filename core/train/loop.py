@@ -16,6 +16,7 @@ import os
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -166,10 +167,9 @@ def _ddp():
     return 0, 1
 
 
-def train(cfg: dict, resume: str | None = None, device: str | None = None, max_iters: int | None = None,
-          root: Path | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
-    root = Path(root or ".")
-    tc, mc = cfg["train"], cfg["model"]
+def _process(tc: dict, device) -> tuple:
+    """This process's (rank, world size, device, seed, data RNG, autocast dtype): under torchrun each
+    rank its own GPU and data seed; torch's CPU threads and seed set."""
     rank, world = _ddp()
     dev = pick_device(device)
     if dev.type == "cuda" and world > 1:
@@ -181,36 +181,41 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     torch.manual_seed(seed)
     rng = random.Random(seed)
     amp_dtype = (torch.bfloat16 if dev.type == "cpu" else torch.float16) if tc.get("amp", True) else None
+    return rank, world, dev, seed, rng, amp_dtype
 
-    model = build_model(mc).to(dev)
-    dinn = own_losses(model)
-    if dinn and world > 1:
-        raise ValueError(f"{mc['type']} trains in one process (its loss graph bypasses DistributedDataParallel)")
-    # Staged ResVR (two-stage schedule): the codec starts from a trained rescaling stage
-    # (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up),
-    # then trains jointly at ``lr * codec_lr_mult``.
+
+def _optimisers(model, tc: dict, dev, amp_dtype) -> SimpleNamespace:
+    """Adam on the trainable parameters, the entropy models' quantiles on their own (aux) Adam, the
+    learning-rate schedule and the fp16 grad scaler.
+
+    Staged ResVR (two-stage schedule): the codec starts from a trained rescaling stage
+    (init_codec), stays frozen for the first ``codec_freeze_iters`` iterations (VR warm-up), then
+    trains jointly at ``lr * codec_lr_mult`` (its own parameter group, lr zero while frozen)."""
     freeze_until = int(tc.get("codec_freeze_iters", 0)) if hasattr(model, "freeze_codec") else 0
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     eb_params = [p for n, p in trainable if n.endswith("quantiles")]
     main = [(n, p) for n, p in trainable if not n.endswith("quantiles")]
-    main_params = [p for _, p in main]
-    staged = bool(freeze_until)   # the codec gets its own parameter group (lower lr, zero while frozen)
+    staged = bool(freeze_until)
     groups = [{"params": [p for n, p in main if not (staged and n.startswith("codec."))]}]
     if staged:
         groups.append({"params": [p for n, p in main if n.startswith("codec.")],
                        "lr": tc.get("lr", 2e-4) * float(tc.get("codec_lr_mult", 0.1))})
     opt = torch.optim.Adam(groups, lr=tc.get("lr", 2e-4), betas=(0.9, 0.99))
     aux_opt = torch.optim.Adam(eb_params or [torch.zeros(1, requires_grad=True)], lr=tc.get("lr_aux", 1e-3))
-    iters = int(tc["iters"])
     lr_fn = lr_schedule(tc)
     lambdas = [lr_fn] + ([lambda i: 0.0 if i < freeze_until else lr_fn(i) * min(1.0, (i + 1 - freeze_until) /
                                                                                    int(tc.get("warmup", 200)))]
                          if staged else [])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
-    scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda" and amp_dtype == torch.float16)
+    return SimpleNamespace(
+        opt=opt, aux_opt=aux_opt, sched=torch.optim.lr_scheduler.LambdaLR(opt, lambdas),
+        scaler=torch.amp.GradScaler("cuda", enabled=dev.type == "cuda" and amp_dtype == torch.float16),
+        main_params=[p for _, p in main], eb_params=eb_params, freeze_until=freeze_until, staged=staged)
 
-    out_dir = root / tc.get("out", f"runs/{cfg.get('name', mc['type'])}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _start(model, o: SimpleNamespace, rng: random.Random, mc: dict, root: Path, resume) -> tuple[int, float]:
+    """(first iteration, best validation PSNR so far): from the checkpoint ``resume`` (model,
+    optimisers, the schedule at its iteration, the data RNG), else 0 with the codec of the config's
+    ``init_codec`` when it names one."""
     start, best = 0, -1.0
     init = mc.get("init_codec")
     if init and not resume:
@@ -224,115 +229,174 @@ def train(cfg: dict, resume: str | None = None, device: str | None = None, max_i
     if resume:
         ck = safe_load(resume)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        aux_opt.load_state_dict(ck["aux_opt"])
+        o.opt.load_state_dict(ck["opt"])
+        o.aux_opt.load_state_dict(ck["aux_opt"])
         start, best = ck["iter"], ck.get("best", -1.0)
-        sched.last_epoch = start - 1   # the schedule is a function of the iteration: the config's, not the file's
-        sched.step()
+        o.sched.last_epoch = start - 1   # the schedule is a function of the iteration: the config's, not the file's
+        o.sched.step()
         rng.setstate(_rng_state(ck["rng"])) if "rng" in ck else None
         print(f"resumed from {resume} at iteration {start}")
-        if start >= iters:
-            print(f"{cfg.get('name', mc['type'])}: already at iteration {start} of train.iters={iters}, nothing to "
-                  "train; to fine-tune further, raise train.iters in a copy of the config")
-            return out_dir
+    return start, best
 
-    def set_frozen(it):
-        frozen = it < freeze_until
-        if staged and model.freeze_codec != frozen:
-            model.freeze_codec = frozen
-            model.codec.requires_grad_(not frozen)
-            model.train()
-            print(f"iteration {it}: codec {'frozen (VR warm-up)' if frozen else 'joint training'}")
-    net = model
-    if world > 1:
-        # find_unused_parameters always: the entropy models' quantiles (trained by the aux loss only,
-        # outside DDP) get no gradient from the main loss, so without it the bucket that holds them
-        # (with the VR module, the QPM, the entropy models and the codec's tail) was never reduced
-        # before the step, and the ranks' weights drifted apart (60 of 98 tensors after one step)
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                      find_unused_parameters=True)
-        net.codec = model.codec
 
-    pool = build_pool(cfg["data"], root, seed)
-    vbatches = val_batches(cfg, root, mc.get("shape", "ssr"), dinn) if rank == 0 else []
-    if rank == 0:
-        print(f"{cfg.get('name')}: {count_params(model) / 1e6:.2f}M parameters, pool {len(pool.synth)} synthetic + "
-              f"{len(pool.real)} real panoramas, {len(vbatches)} validation batches, device {dev}")
+def _set_frozen(model, it: int, o: SimpleNamespace) -> None:
+    """The staged codec is frozen before ``o.freeze_until`` and trains from there."""
+    frozen = it < o.freeze_until
+    if o.staged and model.freeze_codec != frozen:
+        model.freeze_codec = frozen
+        model.codec.requires_grad_(not frozen)
+        model.train()
+        print(f"iteration {it}: codec {'frozen (VR warm-up)' if frozen else 'joint training'}")
+
+
+def _wrap(model, dev, world: int):
+    """The module the losses run through: under torchrun the model in DistributedDataParallel.
+
+    find_unused_parameters always: the entropy models' quantiles (trained by the aux loss only,
+    outside DDP) get no gradient from the main loss, so without it the bucket that holds them
+    (with the VR module, the QPM, the entropy models and the codec's tail) was never reduced
+    before the step, and the ranks' weights drifted apart (60 of 98 tensors after one step)."""
+    if world == 1:
+        return model
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                    find_unused_parameters=True)
+    net.codec = model.codec
+    return net
+
+
+def _open_log(out_dir: Path, start: int, own: bool):
+    """(file, csv writer) of ``log.csv``: a new one (with its header) from iteration 0, else appended."""
     log_path = out_dir / "log.csv"
     new_log = not log_path.exists() or start == 0
     logf = open(log_path, "w" if new_log else "a", newline="")
     log = csv.writer(logf)
     if new_log:
-        log.writerow(["iter", "time_s", "lr", "loss", "pix", "guide"] + (["zloss", "jpeg_q"] if dinn else ["bpp", "aux"])
+        log.writerow(["iter", "time_s", "lr", "loss", "pix", "guide"] + (["zloss", "jpeg_q"] if own else ["bpp", "aux"])
                      + ["val_psnr", "val_bpp"])
+    return logf, log
 
-    def save(name, it):
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                    "sched": sched.state_dict(), "iter": it, "best": best, "cfg": cfg, "rng": rng.getstate()},
-                   out_dir / (name + ".tmp"))
-        os.replace(out_dir / (name + ".tmp"), out_dir / name)
 
-    end = min(iters, start + max_iters) if max_iters else iters
+def _save(s: SimpleNamespace, name: str, it: int) -> None:
+    """The checkpoint ``name`` (atomically): model, optimisers, schedule, iteration, best, config, data RNG."""
+    o = s.o
+    torch.save({"model": s.model.state_dict(), "opt": o.opt.state_dict(), "aux_opt": o.aux_opt.state_dict(),
+                "sched": o.sched.state_dict(), "iter": it, "best": s.best, "cfg": s.cfg, "rng": s.rng.getstate()},
+               s.out_dir / (name + ".tmp"))
+    os.replace(s.out_dir / (name + ".tmp"), s.out_dir / name)
+
+
+def _step(s: SimpleNamespace, batch: dict, it: int) -> tuple[dict, torch.Tensor]:
+    """One optimisation step: the losses under autocast, the clipped (scaled) main step, the
+    schedule, then the entropy models' aux step (a frozen codec keeps its entropy model as it is).
+    -> (the losses, the aux loss)."""
+    o, tc = s.o, s.tc
+    with torch.autocast(s.dev.type, dtype=s.amp_dtype, enabled=s.amp_dtype is not None):
+        L = losses(s.net, batch, tc, it)
+    o.opt.zero_grad(set_to_none=True)
+    o.scaler.scale(L["loss"]).backward()
+    o.scaler.unscale_(o.opt)
+    torch.nn.utils.clip_grad_norm_(o.main_params, tc.get("clip", 5.0))
+    o.scaler.step(o.opt)
+    o.scaler.update()
+    o.sched.step()
+    aux = L["aux"] if s.own else s.model.codec.aux_loss()
+    if o.eb_params and not getattr(s.model, "freeze_codec", False):
+        o.aux_opt.zero_grad(set_to_none=True)
+        aux.backward()
+        o.aux_opt.step()
+    return L, aux
+
+
+def _record(s: SimpleNamespace, done: int, end: int, acc: dict, t0: float, out_of_time: bool, bar) -> dict:
+    """Rank 0 after iteration ``done``: validation (and best.pt when it improves), a log row with
+    the running means since the last one, latest.pt. -> the running means to continue."""
+    tc = s.tc
+    val = {}
+    if s.vbatches and (done % tc.get("val_every", 500) == 0 or done == end):
+        val = validate(s.model, s.vbatches, s.dev, s.amp_dtype)
+        if val["val_psnr"] > s.best:
+            s.best = val["val_psnr"]
+            _save(s, "best.pt", done)
+    if done % tc.get("log_every", 20) == 0 or val or out_of_time:
+        n = acc.pop("n")
+        row = [done, round(time.time() - t0, 1), f"{s.o.sched.get_last_lr()[0]:.3g}"] + \
+              [f"{acc[k] / n:.5f}" for k in ("loss", "pix", "guide", "bpp", "aux")] + \
+              [f"{val['val_psnr']:.3f}" if val else "", f"{val['val_bpp']:.4f}" if val else ""]
+        s.log.writerow(row)
+        s.logf.flush()
+        bar.set_postfix(loss=row[3], pix=row[4], bpp=row[6], val=row[8] or "-")
+        acc = {}
+    if done % tc.get("ckpt_every", 250) == 0 or done == end or out_of_time:
+        _save(s, "latest.pt", done)
+    return acc
+
+
+def _run(s: SimpleNamespace, start: int, end: int, progress: bool, max_hours: float | None) -> None:
+    """Iterations ``start`` .. ``end`` - 1 (or until the segment's time is up)."""
+    tc, mc, model = s.tc, s.mc, s.model
     t0 = time.time()
-    bar = tqdm(range(start, end), initial=start, total=end, disable=not progress or rank != 0, mininterval=5)
+    bar = tqdm(range(start, end), initial=start, total=end, disable=not progress or s.rank != 0, mininterval=5)
     acc = {}
     qrange = tc.get("qscale_jitter", [1.0, 1.0])
     model.train()
     for it in bar:
-        set_frozen(it)
-        if cfg["data"].get("refresh_every") and it % cfg["data"]["refresh_every"] == 0 and it > start:
-            pool.refresh(1)
-        batch = {k: v.to(dev) for k, v in make_batch(pool, tc, mc.get("shape", "ssr"), rng, dinn).items()}
+        _set_frozen(model, it, s.o)
+        if s.cfg["data"].get("refresh_every") and it % s.cfg["data"]["refresh_every"] == 0 and it > start:
+            s.pool.refresh(1)
+        batch = {k: v.to(s.dev) for k, v in make_batch(s.pool, tc, mc.get("shape", "ssr"), s.rng, s.own).items()}
         batch["hr"] = batch["hr"].contiguous(memory_format=torch.channels_last)
-        qscale = math.exp(rng.uniform(math.log(qrange[0]), math.log(qrange[1])))
-        if not dinn:
+        qscale = math.exp(s.rng.uniform(math.log(qrange[0]), math.log(qrange[1])))
+        if not s.own:
             model.codec.train_qscale = qscale
-        with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            L = losses(net, batch, tc, it)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(L["loss"]).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(main_params, tc.get("clip", 5.0))
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        aux = L["aux"] if dinn else model.codec.aux_loss()
-        if eb_params and not getattr(model, "freeze_codec", False):   # a frozen codec keeps its entropy model as it is
-            aux_opt.zero_grad(set_to_none=True)
-            aux.backward()
-            aux_opt.step()
+        L, aux = _step(s, batch, it)
         for k in ("loss", "pix", "guide", "bpp"):
             acc[k] = acc.get(k, 0.0) + float(L[k])
         acc["aux"] = acc.get("aux", 0.0) + float(aux)
         acc["n"] = acc.get("n", 0) + 1
         done = it + 1
-        out_of_time = _out_of_time(t0, max_hours, world)
-        if rank != 0:
+        out_of_time = _out_of_time(t0, max_hours, s.world)
+        if s.rank != 0:
             if out_of_time:
                 break
             continue
-        val = {}
-        if vbatches and (done % tc.get("val_every", 500) == 0 or done == end):
-            val = validate(model, vbatches, dev, amp_dtype)
-            if val["val_psnr"] > best:
-                best = val["val_psnr"]
-                save("best.pt", done)
-        if done % tc.get("log_every", 20) == 0 or val or out_of_time:
-            n = acc.pop("n")
-            row = [done, round(time.time() - t0, 1), f"{sched.get_last_lr()[0]:.3g}"] + \
-                  [f"{acc[k] / n:.5f}" for k in ("loss", "pix", "guide", "bpp", "aux")] + \
-                  [f"{val['val_psnr']:.3f}" if val else "", f"{val['val_bpp']:.4f}" if val else ""]
-            log.writerow(row)
-            logf.flush()
-            bar.set_postfix(loss=row[3], pix=row[4], bpp=row[6], val=row[8] or "-")
-            acc = {}
-        if done % tc.get("ckpt_every", 250) == 0 or done == end or out_of_time:
-            save("latest.pt", done)
+        acc = _record(s, done, end, acc, t0, out_of_time, bar)
         if out_of_time:
             print(f"segment time limit ({max_hours} h) reached at iteration {done}; resume with --resume "
-                  f"{out_dir / 'latest.pt'}")
+                  f"{s.out_dir / 'latest.pt'}")
             break
-    logf.close()
+
+
+def train(cfg: dict, resume: str | None = None, device: str | None = None, max_iters: int | None = None,
+          root: Path | None = None, progress: bool = True, max_hours: float | None = None) -> Path:
+    """Train ``cfg`` (a segment: from scratch, or from the checkpoint ``resume``) up to its
+    ``train.iters``, ``max_iters`` more or ``max_hours``; -> the run folder (latest.pt, best.pt,
+    log.csv)."""
+    root = Path(root or ".")
+    tc, mc = cfg["train"], cfg["model"]
+    rank, world, dev, seed, rng, amp_dtype = _process(tc, device)
+    model = build_model(mc).to(dev)
+    own = own_losses(model)
+    if own and world > 1:
+        raise ValueError(f"{mc['type']} trains in one process (its loss graph bypasses DistributedDataParallel)")
+    o = _optimisers(model, tc, dev, amp_dtype)
+    iters = int(tc["iters"])
+    out_dir = root / tc.get("out", f"runs/{cfg.get('name', mc['type'])}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start, best = _start(model, o, rng, mc, root, resume)
+    if resume and start >= iters:
+        print(f"{cfg.get('name', mc['type'])}: already at iteration {start} of train.iters={iters}, nothing to "
+              "train; to fine-tune further, raise train.iters in a copy of the config")
+        return out_dir
+    s = SimpleNamespace(cfg=cfg, tc=tc, mc=mc, model=model, net=_wrap(model, dev, world), o=o, rng=rng, dev=dev,
+                        amp_dtype=amp_dtype, own=own, rank=rank, world=world, out_dir=out_dir, best=best)
+    s.pool = build_pool(cfg["data"], root, seed)
+    s.vbatches = val_batches(cfg, root, mc.get("shape", "ssr"), own) if rank == 0 else []
+    if rank == 0:
+        print(f"{cfg.get('name')}: {count_params(model) / 1e6:.2f}M parameters, pool {len(s.pool.synth)} synthetic + "
+              f"{len(s.pool.real)} real panoramas, {len(s.vbatches)} validation batches, device {dev}")
+    s.logf, s.log = _open_log(out_dir, start, own)
+    _run(s, start, min(iters, start + max_iters) if max_iters else iters, progress, max_hours)
+    s.logf.close()
     return out_dir
 
 
