@@ -75,3 +75,18 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
     # GL pane without a display
     assert rep["gl"]["status"] == "no display" and "no display" in md
     assert "## Targets" in md
+
+
+def test_the_report_shows_weights_without_the_machines_absolute_paths(tmp_path, monkeypatch):
+    """bench.md names the shipped weights by their place in the package, a file under the working
+    folder relative to it, and any other file by its name: no machine's absolute path."""
+    from resvr.core.bench.report import _shown_path
+    from resvr.core.models.weights import default_weights_path
+
+    shipped = default_weights_path("resvr")
+    assert _shown_path(shipped) == f"shipped `weights/{shipped.name}`"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert _shown_path(tmp_path / "runs" / "w.pt") == "`runs/w.pt`"
+    elsewhere = tmp_path.parent / "x" / "other.pt"
+    assert _shown_path(elsewhere) == "`other.pt`"

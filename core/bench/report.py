@@ -1,6 +1,8 @@
 """``bench.json`` -> the summary (ratios, targets) and ``bench.md``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 from .. import registry
@@ -114,6 +116,20 @@ def _mem_col(r) -> str:
     return "peak CUDA MB" if r["machine"]["device"].startswith("cuda") else "peak RSS MB"
 
 
+
+def _shown_path(path) -> str:
+    """A weights path as the report shows it: the shipped file by its name in the package's
+    assets, else relative to the working folder, else its file name (no machine's absolute path)."""
+    from ..resources import ASSETS
+
+    p = Path(path).resolve()
+    for base, fmt in ((Path(ASSETS).resolve(), "shipped `{}`"), (Path.cwd().resolve(), "`{}`")):
+        try:
+            return fmt.format(p.relative_to(base).as_posix())
+        except ValueError:
+            continue
+    return f"`{p.name}`"
+
 def _md_head(r) -> list[str]:
     m, s = r["machine"], r["summary"]
     L = ["# `resvr bench`", ""]
@@ -128,7 +144,7 @@ def _md_head(r) -> list[str]:
     if s.get("machine_busy"):
         L += ["", "> **Warning:** other processes were running (load average above half the cores): absolute "
                   "times are inflated; the ratios between methods, measured in the same run, are the numbers to read."]
-    wl = [f"{k}: `{v['path']}` ({v.get('name')}, {v.get('iterations')} iterations)" if v else f"{k}: not found"
+    wl = [f"{k}: {_shown_path(v['path'])} ({v.get('name')}, {v.get('iterations')} iterations)" if v else f"{k}: not found"
           for k, v in r["weights"].items()]
     L += ["", "Weights: " + "; ".join(wl) + ".", ""]
     L += ["Times are wall-clock medians over a drag sweep of views after a warm-up (`render()` returns an "
