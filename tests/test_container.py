@@ -198,3 +198,24 @@ def test_xmp_numbers_must_be_finite_and_in_range(key, value):
     with pytest.raises(ValueError, match=f"{key} must be a number") as ei:
         parse_xmp(bad)
     assert "\n" not in str(ei.value)
+
+
+def test_a_nearly_incompressible_image_at_quality_100_still_encodes():
+    """Pillow's one-shot buffer for optimised Huffman tables is 1-2 bytes per pixel; random pixels
+    at quality 100 need more: the file is written with the standard tables instead of failing,
+    and it decodes to the image within the quantisation error."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from resvr.core.jpeg.container import encode_jpeg_pixels
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (128, 256, 3), dtype=np.uint8)   # (smaller ones fit Pillow's 64 KB minimum)
+    for q in (100, 99.5):
+        data = encode_jpeg_pixels(img, q)
+        assert len(data) > 2 * 128 * 256                     # more than Pillow's buffer guess
+        back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+        assert back.shape == img.shape
+        assert np.abs(back - img).mean() < 3.0

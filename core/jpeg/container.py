@@ -168,10 +168,21 @@ def encode_jpeg_pixels(rgb_uint8, quality: float, xmp=None) -> bytes:
     a = np.asarray(rgb_uint8)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected uint8 (H, W, 3), got {a.dtype} {a.shape}")
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="JPEG", subsampling=0, optimize=True,
-                                                  progressive=False, **opts)
-    data = buf.getvalue()
+    img = Image.fromarray(np.ascontiguousarray(a))
+
+    def save(optimize: bool) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", subsampling=0, optimize=optimize, progressive=False, **opts)
+        return buf.getvalue()
+
+    try:
+        data = save(True)
+    except OSError:
+        # optimised Huffman tables make libjpeg write the whole scan in one shot into a buffer that
+        # Pillow sizes at 1-2 bytes per pixel; a nearly incompressible image at a high quality (an
+        # invertible network's LR, which hides high frequencies in it) overflows it ("Suspension
+        # not allowed here"): the standard tables then, streamed (a larger, equally valid file)
+        data = save(False)
     packet = _xmp_bytes(xmp)
     return insert_xmp(data, packet) if packet is not None else data
 
