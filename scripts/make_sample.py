@@ -42,7 +42,7 @@ author "NASA"; the package's debian/copyright lists its files under GPL-2+). The
 2048x1024 grey + alpha equirectangular (full-sphere) image; the alpha is composited over black.
 
 - `{STEM}.png`: the HR reference (2048x1024, grey stored as RGB).
-- `{STEM}.resvr.jpg`, `{STEM}.ht.jpg`, `{STEM}.jpeg.jpg`: 512x256 LR JPEGs at matched bpp
+- `{STEM}.resvr.jpg`, `{STEM}.ht.jpg`, `{STEM}.dinn.jpg`, `{STEM}.jpeg.jpg`: 512x256 LR JPEGs at matched bpp
   ({BPP} bpp), built by `resvr encode {STEM}.png -o OUT --method all --bpp {BPP}`; see `bundle.yaml`.
 
 Why this panorama (issue 14): the sample must be a real full-sphere panorama of at least
@@ -67,13 +67,22 @@ Regenerate with `scripts/make_sample.py` after the weights change.
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--moon", required=True, help="stellarium-data's landscapes/moon/apollo17.png")
+    src_arg = ap.add_mutually_exclusive_group(required=True)
+    src_arg.add_argument("--moon", help="stellarium-data's landscapes/moon/apollo17.png")
+    src_arg.add_argument("--hr", help="the sample's own HR reference (apollo17_moon.png, already composited): "
+                                      "re-encode after new weights without the Debian package")
     ap.add_argument("--out", default=str(ROOT / "core" / "assets" / "sample"))
     a = ap.parse_args()
-    src = np.asarray(Image.open(a.moon))
-    if src.ndim != 3 or src.shape[2] != 2 or src.shape[:2] != (1024, 2048):
-        sys.exit(f"{a.moon}: expected the 2048x1024 grey + alpha apollo17.png")
-    grey = np.round(src[..., 0].astype(np.float64) * src[..., 1] / 255.0).astype(np.uint8)
+    if a.hr:
+        src = np.asarray(Image.open(a.hr))
+        if src.ndim != 3 or src.shape[:2] != (1024, 2048) or not (src[..., :1] == src[..., :3]).all():
+            sys.exit(f"{a.hr}: expected the 2048x1024 grey-as-RGB {STEM}.png")
+        grey = src[..., 0].copy()
+    else:
+        src = np.asarray(Image.open(a.moon))
+        if src.ndim != 3 or src.shape[2] != 2 or src.shape[:2] != (1024, 2048):
+            sys.exit(f"{a.moon}: expected the 2048x1024 grey + alpha apollo17.png")
+        grey = np.round(src[..., 0].astype(np.float64) * src[..., 1] / 255.0).astype(np.uint8)
     out = Path(a.out)
     with tempfile.TemporaryDirectory() as tmp:
         hr = Path(tmp) / f"{STEM}.png"
