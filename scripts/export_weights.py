@@ -95,6 +95,14 @@ def export_run(run: Path, which: str, where):
     return dst, blob, s
 
 
+def dinn_section(card: list[str]) -> slice | None:
+    """The lines of the model card's DINN360 section (its heading up to the next one), or None."""
+    start = next((i for i, line in enumerate(card) if line.startswith("## dinn360")), None)
+    if start is None:
+        return None
+    return slice(start, next((i for i in range(start + 1, len(card)) if card[i].startswith("## ")), len(card)))
+
+
 def export_dinn(run: Path, which: str, out: Path) -> None:
     """DINN360 alone: ``out/dinn360.pt`` and ``out/logs/<name>.csv``, and its section of
     ``out/MODEL_CARD.md`` replaced (the other sections are left as they are). A checkpoint before
@@ -127,10 +135,9 @@ def export_dinn(run: Path, which: str, out: Path) -> None:
            f"- Log: `logs/{cfg.get('name')}.csv`.", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
     card_path = out / "MODEL_CARD.md"
     card = card_path.read_text().splitlines() if card_path.exists() else ["# Model card: resvr-viewer weights", ""]
-    start = next((i for i, line in enumerate(card) if line.startswith("## dinn360")), None)
-    if start is not None:
-        end = next((i for i in range(start + 1, len(card)) if card[i].startswith("## ")), len(card))
-        card[start:end] = sec
+    span = dinn_section(card)
+    if span is not None:
+        card[span] = sec
     else:
         card += [""] * (card[-1] != "") + sec
     card_path.write_text("\n".join(card).rstrip("\n") + "\n")
@@ -205,10 +212,9 @@ def main():
     card_path = out / "MODEL_CARD.md"
     if card_path.exists():   # keep the DINN360 section (exported on its own with --dinn)
         old = card_path.read_text().splitlines()
-        start = next((i for i, line in enumerate(old) if line.startswith("## dinn360")), None)
-        if start is not None:
-            end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-            card += old[start:end]
+        span = dinn_section(old)
+        if span is not None:
+            card += old[span]
     card_path.write_text("\n".join(card).rstrip("\n") + "\n")
 
 
