@@ -26,7 +26,9 @@ class QPM(nn.Module):
         def mlp():
             m = nn.Sequential(nn.Linear(64, hidden), nn.LeakyReLU(0.1, True), nn.Linear(hidden, hidden),
                               nn.LeakyReLU(0.1, True), nn.Linear(hidden, 64))
-            nn.init.normal_(m[-1].weight, std=1e-3)
+            if not m[-1].weight.is_meta:  # on the meta device (weights.load_weights' shape check)
+                # normal_ would import torch._dynamo, 1.2 s of every process's start-up
+                nn.init.normal_(m[-1].weight, std=1e-3)
             return m
 
         self.mlp_y, self.mlp_c = mlp(), mlp()
