@@ -169,6 +169,7 @@ def cmd_render(args) -> int:
 
     method = get_method(args.method, device=args.device, weights=args.weights)
     method.prepare(src)  # BadInput for unreadable input, before any output exists
+    method.plan(views)
     if args.views:
         outs[0].parent.mkdir(parents=True, exist_ok=True)
     # each PNG is written by a worker thread while the next view renders (zlib releases the GIL);

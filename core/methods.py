@@ -52,6 +52,10 @@ class Method:
         left. Default: none."""
         return False
 
+    def plan(self, views) -> None:
+        """The caller is about to render ``views`` of the prepared file (``render --views``, eval):
+        do now the per-image work that they share. Default: nothing."""
+
     @staticmethod
     def _to_numpy(t: torch.Tensor) -> np.ndarray:
         return t.float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
@@ -169,6 +173,20 @@ class ResVRMethod(Method):
         if self.path is None or not r.feats or r.table_bytes(r.feats["h"], r.feats["w"]) > self.idle_table_bytes:
             return False
         return r.prefetch_step()
+
+    def plan(self, views) -> None:
+        """Several views ahead: build the whole table if it is small (:attr:`idle_table_bytes`; at
+        120x90 degrees a few views already touch much of it, the whole table is built in large
+        blocks with the least halo, and each view then skips its tile check); otherwise the union
+        of the tiles the views touch, in one pass."""
+        views = list(views)
+        r = self.renderer
+        if self.path is None or len(views) < 2 or not r.feats:
+            return
+        if r.table_bytes(r.feats["h"], r.feats["w"]) <= self.idle_table_bytes:
+            r.prefetch()
+        else:
+            r.build_for(views)
 
     @property
     def query_path(self) -> str:

@@ -167,6 +167,53 @@ def test_lazy_first_view_builds_only_what_it_reads(tmp_path):
     assert _psnr(a, b) >= 50.0
 
 
+def _touched_tiles(view, h, w, tile, nt):
+    """Independent of the kernel: the tiles holding the 2x2 neighbours of each pixel's lookup
+    (float64 back-map of the torch path)."""
+    from resvr.core.geometry import lonlat_to_erp
+    from resvr.core.shape import padded_lonlat
+
+    lon, lat = padded_lonlat(view)
+    x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
+    idx = neighbours(x.flatten()[None].float(), y.flatten()[None].float(), h, w, True)[0].flatten()
+    ref = torch.zeros(nt, dtype=torch.bool)
+    ref[(idx // w) // tile[0], (idx % w) // tile[1]] = True
+    return ref
+
+
+@needs_view
+@pytest.mark.parametrize("small_table", [False, True])
+def test_plan_builds_the_union_of_the_views_tiles_or_the_whole_table(tmp_path, small_table):
+    """``plan(views)`` (render --views, eval): a table over the idle limit gets the tiles the
+    views touch (in the renderer's rectangular regions, so a few neighbours too) and not the whole
+    table (unbuilt tiles stay NaN), a small one is built whole; either way the views then equal
+    those of a whole table without building more, and a single view plans nothing."""
+    lr = tmp_path / "lr.png"
+    Image.fromarray(textured_erp(128, 256, seed=6)).save(lr)
+    m, whole = _method(tmp_path, lr), _method(tmp_path, lr, lazy=False)
+    m.renderer.tile = (16, 32)
+    m.idle_table_bytes = 1 << 40 if small_table else 0
+    m.prepare(lr)
+    r = m.renderer
+    r.feats["table"].fill_(float("nan"))
+    views = [View(30 + 40 * i, -10 * i, 90, 70, 160, 120) for i in range(3)]
+    m.plan(views[:1])
+    assert r.tiles_built() == 0.0
+    m.plan(views)
+    union = torch.zeros(r._ntiles, dtype=torch.bool)
+    for v in views:
+        union |= _touched_tiles(v, 128, 256, r.tile, r._ntiles)
+    assert 0 < int(union.sum()) < union.numel()
+    assert not (union & ~r._done).any()
+    assert bool(r._done.all()) == small_table
+    done = r._done.clone()
+    built = r.feats["table"].view(128, 256, -1).float().isfinite().all(-1)
+    assert torch.equal(built, r._done.repeat_interleave(16, 0).repeat_interleave(32, 1))
+    for v in views:
+        assert _psnr(m.render(v), whole.render(v)) >= 50.0
+    assert torch.equal(r._done, done)  # nothing more built
+
+
 def test_fused_path_without_the_view_kernel(tmp_path, monkeypatch):
     """Without AVX512-BF16 (or with RESVR_AMX=0) the kernel + oneDNN GEMM path renders."""
     if not vr_fast.available():

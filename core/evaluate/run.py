@@ -213,10 +213,11 @@ class EvalRun:
             return m
         return self.renderers[f"{row.codec}:{row.mode}"]
 
-    def prepare(self, tag: str, path: Path) -> None:
+    def prepare(self, tag: str, path: Path, views=()) -> None:
         for key, m in self.renderers.items():
             if key == tag or key.startswith(tag + ":"):
                 m.prepare(path)
+                m.plan(views)
 
     def hr_erp_of(self, tag: str, hr_t: torch.Tensor):
         """The HR ERP a codec's pipeline produces (uint8 (3, H, W)), or None (ResVR)."""
@@ -298,7 +299,7 @@ class EvalRun:
             got[tag] = (path, real)
         for tag in tags:
             t0 = time.perf_counter()
-            self.prepare(tag, got[tag][0])
+            self.prepare(tag, got[tag][0], self.views if main else self.views[:self.rd_nv])
             timing["prepare"] += time.perf_counter() - t0
             if main:
                 from ..metrics import ws_psnr_u8

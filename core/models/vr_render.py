@@ -203,6 +203,20 @@ class VRRenderer:
         need[tid.flatten()] = True
         self._build_tiles(need.view(nty, ntx).cpu())
 
+    def build_for(self, views) -> None:
+        """Build the tiles that any of ``views`` touches (the union, built as one set of regions)."""
+        if not self.feats or bool(self._done.all()):
+            return
+        h, w = self.feats["h"], self.feats["w"]
+        fv = self._view_kernel()
+        need = torch.zeros(self._ntiles, dtype=torch.bool)
+        for v in views:
+            if fv is not None:
+                need |= fv.needed_tiles(v, h, w, self.shape_kind, self.tile, self._ntiles)
+            else:  # the other query paths build their tiles row chunk by row chunk as they render
+                return
+        self._build_tiles(need)
+
     def prefetch(self) -> None:
         """Build every tile not built yet (the whole table), in blocks of ``prefetch_block`` tiles
         (less halo than tile by tile)."""
