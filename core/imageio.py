@@ -388,5 +388,7 @@ def save_png(path, array_uint8, text: dict | None = None, overwrite: bool = Fals
     for k, v in (text or {}).items():
         info.add_text(str(k), str(v))
     with atomic_output(path, overwrite) as tmp:
-        Image.fromarray(np.ascontiguousarray(a)).save(tmp, format="PNG", pnginfo=info)
+        # zlib level 2: a 1024x768 view in ~50 ms against ~190 ms at Pillow's default 6, for a file
+        # ~7% larger; `render --views` writes each PNG while the next view renders on the same cores
+        Image.fromarray(np.ascontiguousarray(a)).save(tmp, format="PNG", pnginfo=info, compress_level=2)
     return Path(path)
