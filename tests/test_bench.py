@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from resvr.core.bench import METHODS, QUICK
 from resvr.core.cli import main
 from tests.helpers import TINY_HT, TINY_RESVR, save_tiny_checkpoint
@@ -72,6 +74,18 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, monkeypatch):
         for name in ("ResVR (lazy table)", "ResVR (whole table)", "HyperThumbnail + bicubic"):
             assert f"| {w}x{h} | {name} |" in md
     assert len(rep["summary"]["nerv"]) == len(QUICK["nerv_sizes"])
+    # render --views through the CLI, whole processes: the per-view figure is the difference of the two
+    cli = rep["cli_views"]
+    assert cli["views"] == 6 and cli["size"] == list(QUICK["first_view"])
+    for m in ("resvr", "hyperthumbnail"):
+        c = cli[m]
+        assert "error" not in c, c
+        assert c["one_view_s"] > 0 and c["n_views_s"] > 0
+        assert c["per_further_view_s"] == pytest.approx((c["n_views_s"] - c["one_view_s"]) / 5, abs=2e-3)
+        ratio = rep["summary"]["cli_over_bench"][m]
+        assert ratio == pytest.approx(c["per_further_view_s"] / next(
+            v["median_s"] for v in rep["viewports"][m]["views"] if v["size"] == cli["size"]), rel=0.02, abs=0.01)
+    assert "## Through the CLI: `render --views`" in md and "cli_views_over_bench" in md
     # GL pane without a display
     assert rep["gl"]["status"] == "no display" and "no display" in md
     assert "## Targets" in md

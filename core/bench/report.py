@@ -5,9 +5,9 @@ from pathlib import Path
 
 import json
 
-from .. import registry
+from .. import PROG, registry
 from .measure import _peak_mb
-from .settings import FOV, METHODS, PRIMARY, RIVAL, TARGET_CPU_S, TARGET_CUDA_MS, TARGET_PSNR
+from .settings import FOV, METHODS, PRIMARY, RIVAL, TARGET_CLI_RATIO, TARGET_CPU_S, TARGET_CUDA_MS, TARGET_PSNR
 
 
 def _view_row(report, method, size):
@@ -98,6 +98,18 @@ def summarise(report) -> dict:
         tgt["first_view_largest"] = {"hr_size": big["hr_size"], "time_ratio": big["first_view_ratio"],
                                      "memory_ratio": big["peak_memory_ratio"],
                                      "met": big["first_view_ratio"] <= 1.0 and big["peak_memory_ratio"] <= 1 / 3}
+    # the CLI: render --views per further view against the bench's own further view, same size
+    cli = report.get("cli_views") or {}
+    cv = {}
+    for m in (PRIMARY, RIVAL):
+        c, vr = cli.get(m), _view_row(report, m, tuple(cli.get("size", ())))
+        if c and "error" not in c and vr and vr["median_s"] > 0:
+            cv[m] = round(c["per_further_view_s"] / vr["median_s"], 2)
+    if cv:
+        s["cli_over_bench"] = cv
+    if PRIMARY in cv:
+        tgt["cli_views_over_bench"] = {"measured": cv[PRIMARY], "target": TARGET_CLI_RATIO,
+                                       "met": cv[PRIMARY] <= TARGET_CLI_RATIO}
     s["targets"] = tgt
     la = report.get("loadavg_start")
     s["machine_busy"] = bool(la and la[0] > 0.5 * (report["machine"].get("cores") or 1))
@@ -297,6 +309,24 @@ def _md_rest(r) -> list[str]:
         else:
             L += [f"{cu['status'][0].upper()}{cu['status'][1:]}. The section runs by itself whenever torch sees a "
                   "CUDA device; the project never needs one."]
+    # the CLI
+    cli = r.get("cli_views")
+    if cli:
+        w, h = cli["size"]
+        L += ["", "## Through the CLI: `render --views`", "",
+              f"Whole processes as a user runs them: `{PROG} --threads {cli['threads']} render FILE --method M --views "
+              f"VIEWS.csv` with one {w}x{h} view, then {cli['views']} views {cli['step_deg']:g}° apart (PNGs written); "
+              f"per further view = (t_{cli['views']} − t_1) / {cli['views'] - 1}, medians of {cli['reps']} runs each. "
+              "The last column compares it with the further view of the latency table above.", "",
+              f"| method | 1 view, whole process s | {cli['views']} views s | per further view s | over the bench's further view |",
+              "|---|---|---|---|---|"]
+        for m in (k for k in cli if isinstance(cli[k], dict)):
+            c = cli[m]
+            if "error" in c:
+                L.append(f"| {m} | error: {c['error']} | | | |")
+            else:
+                L.append(f"| {m} | {c['one_view_s']:.2f} | {c['n_views_s']:.2f} | {c['per_further_view_s']:.3f} | "
+                         f"{s.get('cli_over_bench', {}).get(m, '–')} |")
     # GL
     gl = r.get("gl", {})
     L += ["", "## GL pane", ""]

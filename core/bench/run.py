@@ -94,6 +94,47 @@ def _gl_fps(sizes, seconds: float, timeout: float, background=None) -> dict:
     return ep.load()(sizes, seconds, timeout, background)
 
 
+def _cli_views(methods, lr_files, weights, threads, size, step_deg, n_views, reps, work, timeout, log) -> dict:
+    """``resvr render FILE --views`` as a user runs it, each a whole process: one view, then
+    ``n_views`` views ``step_deg`` apart; per further view = (t_n - t_1) / (n - 1), medians over
+    ``reps`` alternating runs (start-up and the first view's work cancel out)."""
+    w, h = size
+    out = {"size": [w, h], "step_deg": step_deg, "views": n_views, "reps": reps, "threads": threads}
+    csvs = {}
+    for n in (1, n_views):
+        p = work / f"views_{n}.csv"
+        p.write_text("yaw,pitch,fov_h,fov_v,width,height\n" + "".join(
+            f"{i * step_deg:g},0,120,90,{w},{h}\n" for i in range(n)))
+        csvs[n] = p
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    exe = Path(sys.executable).parent / PROG     # the installed entry point, as a user runs it
+    prog = [str(exe)] if exe.exists() else [sys.executable, "-m", "resvr.core.cli"]
+    for m in methods:
+        if not weights.get(m, True):
+            continue
+        times = {1: [], n_views: []}
+        try:
+            for _ in range(reps):
+                for n in (1, n_views):
+                    cmd = [*prog, "--threads", str(threads), "render",
+                           lr_files[m], "--method", m, "--views", str(csvs[n]), "-o", str(work / f"cli_{m}_{n}"),
+                           "--overwrite", "-q"] + (["--weights", weights[m]] if weights.get(m) else [])
+                    t = time.perf_counter()
+                    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+                    dt = time.perf_counter() - t
+                    if p.returncode:
+                        raise RuntimeError(" | ".join((p.stderr or p.stdout).strip().splitlines()[-2:]))
+                    times[n].append(dt)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            out[m] = {"error": " ".join(str(e).split())[:300]}
+            continue
+        one, many = (sorted(v)[len(v) // 2] for v in (times[1], times[n_views]))
+        out[m] = {"one_view_s": round(one, 3), "n_views_s": round(many, 3),
+                  "per_further_view_s": round((many - one) / (n_views - 1), 3)}
+        log(f"  render --views {m}: {out[m]}")
+    return out
+
+
 def _resolve_weights(arg, method: str):
     from ..models.weights import default_weights_path
 
@@ -239,6 +280,10 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, weights: dict 
                     err = r["error"]
                 runs += r.get("runs", [])
             report["nerv"].append({"method": m, "variant": variant, "runs": runs, **({"error": err} if err else {})})
+        # -- the CLI: render --views, whole processes ------------------------------------------------
+        log("render --views through the CLI")
+        report["cli_views"] = _cli_views((PRIMARY, RIVAL), lr_files, weights, threads, cfg["first_view"], 10.0,
+                                         6, 1 if quick else 5, work, timeout, log)
     # -- GL pane ---------------------------------------------------------------------------------
     log("GL pane fps")
     gl_sizes = [cfg["first_view"]] if quick else [(1024, 768), (2048, 1536)]

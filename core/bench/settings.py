@@ -17,3 +17,4 @@ FULL = {"view_sizes": VIEW_SIZES, "nerv_sizes": NERV_SIZES, "pano": (2048, 1024)
 TARGET_CPU_S = 0.40     # a further 1024x768 ResVR view on the CPU (2 cores; issue 11)
 TARGET_CUDA_MS = 15.0   # a 1024x1024 ResVR view on CUDA in fp16
 TARGET_PSNR = 45.0      # fast path against the fp32 path
+TARGET_CLI_RATIO = 1.25  # render --views per further view over the bench's further view (issue 11)
