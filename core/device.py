@@ -44,3 +44,26 @@ def fast_dtype(device: torch.device, fast: bool = True) -> torch.dtype:
     if not fast:
         return torch.float32
     return torch.bfloat16 if device.type == "cpu" else torch.float16
+
+
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the OS (glibc ``malloc_trim``; nothing elsewhere).
+
+    Decoding a file frees tens of MB of buffers (libjpeg's coefficient arrays, Pillow's decode,
+    copies) that glibc keeps in the process otherwise; the methods call this at the end of
+    ``prepare`` so that what a panorama costs to keep open is what it holds, not what decoding it
+    once needed."""
+    import ctypes
+    import ctypes.util
+
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .device import pick_device
+from .device import pick_device, trim_heap
 from . import registry
 from .errors import BadInput
 from .geometry import View
@@ -71,6 +71,7 @@ class SampledMethod(Method):
         img = load_image(self.path)
         self.erp = torch.from_numpy(img).permute(2, 0, 1).contiguous().to(self.device)
         self.info = {"size": (img.shape[1], img.shape[0])}
+        trim_heap()
 
     def release(self) -> None:
         super().release()
@@ -154,6 +155,8 @@ class ResVRMethod(Method):
             raise BadInput(f"{path}: {e}") from None
         self.path = path
         self.info = {"size": (img.shape[1], img.shape[0]), "model": self.winfo.get("name")}
+        del img
+        trim_heap()
 
     def prefetch(self) -> None:
         """Build the rest of the image's table (e.g. while the user looks)."""
@@ -248,6 +251,7 @@ class HyperThumbnailMethod(Method):
         self.hr = self.decode(lr, deq)
         self.info = {"size": (lr.shape[-1], lr.shape[-2]), "hr_size": (self.hr.shape[-1], self.hr.shape[-2]),
                      "model": self.winfo.get("name")}
+        trim_heap()
 
     def decode(self, lr: torch.Tensor, deq: torch.Tensor, band_blocks: int | None = None, overlap: int = 2) -> torch.Tensor:
         """Full HR ERP as uint8 (3, H, W) on the method's device (``decode_erp_bands``)."""
@@ -295,6 +299,7 @@ class DINN360Method(SampledMethod):
         self.erp = self.decode(lr)
         self.info = {"size": (lr.shape[-1], lr.shape[-2]), "hr_size": (self.erp.shape[-1], self.erp.shape[-2]),
                      "model": self.winfo.get("name")}
+        trim_heap()
 
     def decode(self, lr: torch.Tensor) -> torch.Tensor:
         """Full HR ERP as uint8 (3, H, W) on the method's device."""

@@ -36,13 +36,10 @@ def _rss() -> int:
 
 def _trim() -> None:
     """Give freed heap memory back to the OS so the next baseline RSS is honest."""
-    gc.collect()
-    try:
-        import ctypes
+    from ..device import trim_heap
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except Exception:  # noqa: BLE001
-        pass
+    gc.collect()
+    trim_heap()
 
 
 class PeakMemory:
