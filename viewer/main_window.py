@@ -68,7 +68,7 @@ class MainWindow(MenusMixin, FilesMixin, CompareMixin, ExportMixin, QMainWindow)
         self.view.currentChanged.connect(self._current_changed)
         self.view.resultsUpdated.connect(self._update_view_label)
         self.service.busyChanged.connect(self._busy)
-        self.service.message.connect(lambda m: self.statusBar().showMessage(m, 4000) if m else None)
+        self.service.message.connect(self._service_message)
         self.service.cancelled.connect(self._render_cancelled)
         self.service.started.connect(self._render_started)
         self.set_mode("grid", remember=False)
@@ -76,6 +76,15 @@ class MainWindow(MenusMixin, FilesMixin, CompareMixin, ExportMixin, QMainWindow)
         self.set_compass(self.settings.compass, save=False)
         self.set_auto_rotate(self.settings.auto_rotate, save=False)
         self._update_view_label()
+
+    def _service_message(self, text: str) -> None:
+        """The render worker's status line; its empty message ends a "Preparing …" line at once
+        (not 4 s later, over panes already drawn) and leaves any other message alone."""
+        bar = self.statusBar()
+        if text:
+            bar.showMessage(text, 4000)
+        elif bar.currentMessage().startswith("Preparing "):
+            bar.clearMessage()
 
     # ------------------------------------------------------------------ state
     def set_mode(self, mode: str, remember: bool = True) -> None:

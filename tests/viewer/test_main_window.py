@@ -93,6 +93,20 @@ def test_compare_panes_share_the_view(qtbot, win, bundle):
     assert psnr(live, torch_view(hr, bil.gl.view(), "bicubic")) < matched - 3   # the HR view
 
 
+def test_preparing_line_ends_when_the_worker_is_done(qtbot, win):
+    """The worker's "Preparing …" line goes as soon as it says so (its empty message), and that
+    empty message does not wipe another line, such as an export notice."""
+    bar = win.statusBar()
+    win.service.message.emit("Preparing ResVR…")
+    qtbot.waitUntil(lambda: bar.currentMessage() == "Preparing ResVR…", timeout=2000)
+    win.service.message.emit("")
+    qtbot.waitUntil(lambda: bar.currentMessage() == "", timeout=2000)
+    bar.showMessage("Exported /tmp/view.jpg", 6000)
+    win.service.message.emit("")
+    qtbot.wait(50)
+    assert bar.currentMessage() == "Exported /tmp/view.jpg"
+
+
 def test_learned_panes_without_weights_say_so(qtbot, win, bundle, tmp_path, monkeypatch):
     import resvr.core.models.weights as weights
 
