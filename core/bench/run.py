@@ -283,7 +283,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, weights: dict 
         # -- the CLI: render --views, whole processes ------------------------------------------------
         log("render --views through the CLI")
         report["cli_views"] = _cli_views((PRIMARY, RIVAL), lr_files, weights, threads, cfg["first_view"], 10.0,
-                                         6, 1 if quick else 5, work, timeout, log)
+                                         6, 1 if quick else 7, work, timeout, log)
     # -- GL pane ---------------------------------------------------------------------------------
     log("GL pane fps")
     gl_sizes = [cfg["first_view"]] if quick else [(1024, 768), (2048, 1536)]
