@@ -15,6 +15,7 @@ import numpy as np
 from resvr.core import registry
 from resvr.core.errors import BadInput
 from resvr.core.imageio import load_image
+from resvr.core.jpeg.xmp import PREFIX as XMP_PREFIX
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 #: pane order of the comparison grid (issue 5): Bilinear | HyperThumbnail + Bicubic | ResVR | Reference
@@ -97,7 +98,7 @@ def read_xmp(path: Path) -> dict:
 
         return _read(path)
     except Exception:  # noqa: BLE001 - metadata is optional
-        return {"GPano": {}, "resvr": {}}
+        return {"GPano": {}, XMP_PREFIX: {}}
 
 
 def initial_view_from_xmp(xmp: dict) -> tuple[dict, float | None]:
@@ -140,7 +141,7 @@ def open_document(path) -> Document:
 def _open_file(path: Path) -> Document:
     img, notes = _load(path)
     xmp = read_xmp(path)
-    rv = xmp.get("resvr", {})
+    rv = xmp.get(XMP_PREFIX, {})
     hr = None
     if rv.get("HRWidth") and rv.get("HRHeight"):
         hr = (int(rv["HRWidth"]), int(rv["HRHeight"]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressDialog, QPushButton, QToolButton
 
-from .document import Document
+from .document import XMP_PREFIX, Document
 
 
 class CompareMixin:
@@ -48,7 +48,7 @@ class CompareMixin:
             self.info_button.show()
             self.info_bar.show()
         elif kind == "lr-jpeg":
-            rv = doc.xmp.get("resvr", {}) if doc.xmp else {}
+            rv = doc.xmp.get(XMP_PREFIX, {}) if doc.xmp else {}
             hr = f" of a {rv.get('HRWidth')}×{rv.get('HRHeight')} original" if rv.get("HRWidth") else ""
             W, H = doc.panes[0].erp.shape[1], doc.panes[0].erp.shape[0]
             self.info_text.setText(
