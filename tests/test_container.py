@@ -219,3 +219,135 @@ def test_a_nearly_incompressible_image_at_quality_100_still_encodes():
         back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
         assert back.shape == img.shape
         assert np.abs(back - img).mean() < 3.0
+
+
+# ---- the edges of the baseline checks, each on both sides (the mutation run's survivors) -------
+def _blocks(h=2, w=3):
+    z = np.zeros((h, w, 8, 8), np.int16)
+    return z, z.copy(), z.copy(), np.ones((2, 8, 8), np.uint16)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8), (2, 3, 8, 7), (2, 3, 7, 8), (0, 3, 8, 8), (2, 0, 8, 8), (2, 3, 8, 8, 1)])
+def test_coefficient_arrays_of_the_wrong_shape_are_refused(tmp_path, shape):
+    _, Cb, Cr, qt = _blocks()
+    with pytest.raises(ValueError, match="shape"):
+        write_jpeg_dct(tmp_path / "a.jpg", np.zeros(shape, np.int16), Cb, Cr, qt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_single_block_image_is_written(tmp_path):
+    Y, Cb, Cr, qt = _blocks(1, 1)
+    Y[0, 0, 0, 0] = 7
+    y, *_ = read_jpeg_dct(write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt))
+    assert y.shape == (1, 1, 8, 8) and y[0, 0, 0, 0] == 7 and np.count_nonzero(y) == 1
+
+
+def test_integral_float_coefficients_are_written_and_fractional_ones_refused(tmp_path):
+    Y, Cb, Cr, qt = _blocks()
+    Y[1, 2, 0, 1] = -5
+    y, *_ = read_jpeg_dct(write_jpeg_dct(tmp_path / "f.jpg", Y.astype(np.float64), Cb, Cr, qt))
+    assert np.array_equal(y, Y)
+    Yf = Y.astype(np.float32)
+    Yf[0, 0, 2, 2] = 0.5
+    with pytest.raises(ValueError, match="integers"):
+        write_jpeg_dct(tmp_path / "g.jpg", Yf, Cb, Cr, qt)
+
+
+@pytest.mark.parametrize("pos,value,ok", [((0, 0), 1024, True), ((0, 0), -1024, True), ((0, 0), 1025, False),
+                                          ((0, 0), -1025, False), ((0, 1), 1023, True), ((7, 7), -1023, True),
+                                          ((0, 1), 1024, False), ((7, 7), -1024, False)])
+def test_baseline_coefficient_range_on_both_sides_of_the_edge(tmp_path, pos, value, ok):
+    """|DC| <= 1024 and |AC| <= 1023 (8-bit baseline): the edge values are written and read back,
+    one past them is refused."""
+    Y, Cb, Cr, qt = _blocks()
+    Cb[1, 1][pos] = value
+    if ok:
+        _, cb, _, _ = read_jpeg_dct(write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt))
+        assert np.array_equal(cb, Cb)
+    else:
+        with pytest.raises(ValueError, match="DC" if pos == (0, 0) else "AC"):
+            write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
+
+
+@pytest.mark.parametrize("value,ok", [(1, True), (255, True), (0, False), (256, False), (1.5, False)])
+def test_quantisation_table_entries_on_both_sides_of_the_edge(tmp_path, value, ok):
+    Y, Cb, Cr, _ = _blocks()
+    Y[0, 0, 0, 0] = 3
+    qt = np.full((2, 8, 8), 16.0)
+    qt[1, 3, 4] = value
+    if ok:
+        *_, q = read_jpeg_dct(write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt))
+        assert np.array_equal(q, qt.astype(np.uint16))
+    else:
+        with pytest.raises(ValueError, match="1..255"):
+            write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
+
+
+def test_writing_never_replaces_a_file_unless_asked(tmp_path):
+    Y, Cb, Cr, qt = _blocks()
+    p = write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt)
+    before = p.read_bytes()
+    Y[0, 0, 0, 0] = 40
+    with pytest.raises(BadInput, match="exists"):
+        write_jpeg_dct(p, Y, Cb, Cr, qt)
+    assert p.read_bytes() == before
+    write_jpeg_dct(p, Y, Cb, Cr, qt, overwrite=True)
+    assert read_jpeg_dct(p)[0][0, 0, 0, 0] == 40
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes"])
+def test_an_xmp_packet_given_as_text_or_bytes_is_stored_verbatim(tmp_path, kind):
+    Y, Cb, Cr, qt = _blocks()
+    text = build_xmp(24, 16, "jpeg", 4, 96, 64, heading=12.5).decode("utf-8")
+    p = write_jpeg_dct(tmp_path / "a.jpg", Y, Cb, Cr, qt, xmp=text if kind == "str" else text.encode("utf-8"))
+    assert extract_xmp(p.read_bytes()) == text.encode("utf-8")
+
+
+def test_xmp_segment_at_the_largest_size_and_one_byte_over():
+    from resvr.core.jpeg.xmp import XMP_APP1_HEADER
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 8)).save(buf, "JPEG")
+    room = 0xFFFF - 2 - len(XMP_APP1_HEADER)        # the APP1 length field counts itself
+    out = insert_xmp(buf.getvalue(), b"x" * room)
+    i = out.index(b"\xff\xe1")
+    assert int.from_bytes(out[i + 2:i + 4], "big") == 0xFFFF
+    assert out[i + 4:i + 4 + len(XMP_APP1_HEADER)] == XMP_APP1_HEADER
+    with Image.open(io.BytesIO(out)) as im:
+        im.load()
+    with pytest.raises(ValueError, match="too large"):
+        insert_xmp(buf.getvalue(), b"x" * (room + 1))
+
+
+def test_unreadable_coefficients_are_bad_input(tmp_path):
+    """A file with JPEG's first and last markers but garbage between: one BadInput line."""
+    p = tmp_path / "g.jpg"
+    p.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4 + b"\xff\xd9")
+    with pytest.raises(BadInput, match="cannot read JPEG coefficients"):
+        read_jpeg_dct(p)
+
+
+@pytest.mark.parametrize("quality,ok", [(1, True), (100, True), (0.99, False), (100.01, False), (0, False)])
+def test_pixel_quality_on_both_sides_of_the_range(quality, ok):
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    if ok:
+        data = encode_jpeg_pixels(rgb, quality)
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.size == (16, 16)
+    else:
+        with pytest.raises(ValueError, match="1..100"):
+            encode_jpeg_pixels(rgb, quality)
+
+
+@pytest.mark.parametrize("arr", [np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.uint8),
+                                 np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.uint16)])
+def test_pixel_arrays_other_than_uint8_rgb_are_refused(arr):
+    with pytest.raises(ValueError, match="uint8"):
+        encode_jpeg_pixels(arr, 90)
+
+
+def test_pixel_jpegs_are_baseline_sequential():
+    """SOF0 and one scan, never progressive (SOF2), whichever Huffman path is taken."""
+    rgb = np.random.default_rng(1).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    data = encode_jpeg_pixels(rgb, 75)
+    assert b"\xff\xc0" in data and b"\xff\xc2" not in data and data.count(b"\xff\xda") == 1
