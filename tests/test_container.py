@@ -9,7 +9,7 @@ from resvr.core.errors import BadInput
 from resvr.core.imageio import load_image
 from resvr.core.jpeg.container import encode_jpeg_pixels, insert_xmp, read_jpeg_dct, write_jpeg_dct, write_jpeg_pixels
 from resvr.core.jpeg.markers import extract_xmp, read_xmp
-from resvr.core.jpeg.xmp import NS_GPANO, build_xmp, parse_xmp
+from resvr.core.jpeg.xmp import NS_GPANO, XMP_APP1_HEADER, build_xmp, parse_xmp
 
 
 def _dct_matrix():
@@ -304,8 +304,6 @@ def test_an_xmp_packet_given_as_text_or_bytes_is_stored_verbatim(tmp_path, kind)
 
 
 def test_xmp_segment_at_the_largest_size_and_one_byte_over():
-    from resvr.core.jpeg.xmp import XMP_APP1_HEADER
-
     buf = io.BytesIO()
     Image.new("RGB", (16, 8)).save(buf, "JPEG")
     room = 0xFFFF - 2 - len(XMP_APP1_HEADER)        # the APP1 length field counts itself
@@ -351,3 +349,61 @@ def test_pixel_jpegs_are_baseline_sequential():
     rgb = np.random.default_rng(1).integers(0, 256, (16, 24, 3), dtype=np.uint8)
     data = encode_jpeg_pixels(rgb, 75)
     assert b"\xff\xc0" in data and b"\xff\xc2" not in data and data.count(b"\xff\xda") == 1
+
+
+# the standard tables of the JPEG spec (ITU-T T.81 Annex K), natural order, written out here
+_K1 = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+       14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+       49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+_K2 = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+       47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
+
+
+@pytest.mark.parametrize("quality", [37.5, 62.25, 90.0])
+def test_a_fractional_quality_scales_the_standard_tables_without_rounding_the_quality(quality):
+    """IJG's scaling at the quality as given (37.5 is not 37 or 38): the file's tables, read by
+    Pillow, equal floor((K * s + 50) / 100) clipped to 1..255, s = 5000/q below 50, else 200 - 2q."""
+    s = 5000.0 / quality if quality < 50 else 200.0 - 2.0 * quality
+    want = [np.clip(np.floor((np.array(k, np.float64) * s + 50) / 100), 1, 255).reshape(8, 8) for k in (_K1, _K2)]
+    rgb = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_jpeg_pixels(rgb, quality))) as im:
+        got = [np.array(im.quantization[i]).reshape(8, 8) for i in (0, 1)]  # natural order (see above)
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+    if quality != int(quality):
+        with Image.open(io.BytesIO(encode_jpeg_pixels(rgb, int(quality)))) as im:
+            assert not np.array_equal(np.array(im.quantization[0]).reshape(8, 8), want[0])
+
+
+def test_pixel_jpegs_are_what_libjpeg_writes_with_optimised_huffman_tables():
+    """The bytes equal Pillow's own 4:4:4, optimised, sequential encode at that quality."""
+    rgb = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=80, subsampling=0, optimize=True)
+    assert encode_jpeg_pixels(rgb, 80) == buf.getvalue()
+
+
+@pytest.mark.parametrize("which", ["Cb", "Cr"])
+def test_one_chroma_plane_of_another_size_is_refused(tmp_path, which):
+    Y, Cb, Cr, qt = _blocks(2, 4)
+    small = np.zeros((2, 2, 8, 8), np.int16)
+    args = (Y, small, Cr) if which == "Cb" else (Y, Cb, small)
+    with pytest.raises(ValueError, match="one shape"):
+        write_jpeg_dct(tmp_path / "a.jpg", *args, qt)
+
+
+def test_inserting_xmp_keeps_other_app1_segments_and_replaces_an_old_packet():
+    """An Exif APP1 stays; a previous XMP APP1 is dropped; the new packet follows SOI and APP0."""
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "a description"
+    Image.new("RGB", (16, 8)).save(buf, "JPEG", exif=exif.tobytes())
+    once = insert_xmp(buf.getvalue(), b"<old/>")
+    twice = insert_xmp(once, b"<new/>")
+    assert extract_xmp(twice) == b"<new/>" and b"<old/>" not in twice
+    with Image.open(io.BytesIO(twice)) as im:
+        assert im.getexif()[0x010E] == "a description"
+    assert twice[2:4] == b"\xff\xe0"                              # JFIF APP0 first
+    app0_len = int.from_bytes(twice[4:6], "big")
+    at = 4 + app0_len                                               # then our XMP APP1
+    assert twice[at:at + 2] == b"\xff\xe1" and twice[at + 4:at + 4 + len(XMP_APP1_HEADER)] == XMP_APP1_HEADER
