@@ -125,3 +125,99 @@ def test_zooming_out_as_far_as_it_goes_stays_a_valid_view(projection):
         fh, fv = zoom_fov(fh, fv, 1 / 0.9, projection)
     assert fv == pytest.approx(FOV_LIMITS[projection][1], abs=1e-6) and fh < fv
     View(yaw=0.0, pitch=0.0, fov_h=fh, fov_v=fv, width=64, height=72, projection=projection)
+
+
+# ---- square pixels: fov_h follows the pane's aspect (the viewer's default "square" mode) --------
+@pytest.mark.parametrize("size", [(1600, 600), (600, 800), (4000, 500)])
+def test_square_pixel_mode_gives_equal_focal_lengths(size):
+    """Rectilinear: fx = (w/2)/tan(fov_h/2) equals fy = (h/2)/tan(fov_v/2) (the geometry
+    convention's focal lengths); the fixed mode keeps fov_h whatever the pane."""
+    w, h = size
+    cam = Camera(fov_h=100.0, fov_v=70.0)
+    assert cam.view(w, h).fov_h == pytest.approx(100.0)
+    cam.set_fov_mode("square")
+    v = cam.view(w, h)
+    fx = (w / 2) / math.tan(math.radians(v.fov_h) / 2)
+    fy = (h / 2) / math.tan(math.radians(v.fov_v) / 2)
+    assert (v.width, v.height, v.fov_v) == (w, h, 70.0)
+    assert fx == pytest.approx(fy, rel=1e-9)
+
+
+def test_square_pixel_mode_caps_a_very_wide_pane():
+    cam = Camera(fov_h=100.0, fov_v=120.0)
+    cam.set_fov_mode("square")
+    assert cam.view(100000, 100).fov_h == pytest.approx(179.0)
+    cam.set_projection("stereographic")
+    cam.set_fov_mode("square")
+    assert cam.view(100000, 100).fov_h == pytest.approx(359.0)
+
+
+@pytest.mark.parametrize("projection", ["stereographic", "fisheye"])
+def test_square_pixel_mode_in_the_wide_projections(projection):
+    """Equal radial scale across and up: g(fov_h/2) / w = g(fov_v/2) / h, with the projection's
+    radius g written out here (stereographic 2 tan(t/2), fisheye t)."""
+    g = {"stereographic": lambda t: 2 * math.tan(t / 2), "fisheye": lambda t: t}[projection]
+    cam = Camera()
+    cam.set_projection(projection)
+    cam.set_fov_mode("square")
+    w, h = 900, 600
+    v = cam.view(w, h)
+    assert v.projection == projection
+    assert g(math.radians(v.fov_h) / 2) / w == pytest.approx(g(math.radians(v.fov_v) / 2) / h, rel=1e-9)
+
+
+# ---- auto-rotate ---------------------------------------------------------------------------------
+def _auto_cam(clock, idle_s):
+    cam = Camera(fov_h=FOV[0], fov_v=FOV[1], clock=clock)
+    cam.auto_rotate_idle_s = idle_s
+    steps = []
+
+    def moved():
+        steps.append(cam.yaw)
+        clock.t += 0.05          # each rotation tick: 50 ms of fake time
+
+    cam.changed.connect(moved)
+    return cam, steps
+
+
+def test_auto_rotate_waits_for_idle_then_turns_right_at_its_speed(qtbot):
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=1.0)
+    cam.set_auto_rotate(True)
+    qtbot.wait(300)                      # timers fire late under load, never early
+    assert steps == [] and cam.yaw == 0.0
+    qtbot.waitUntil(lambda: len(steps) >= 6, timeout=5000)
+    d = [b - a for a, b in zip(steps[1:], steps[2:6])]
+    # yaw grows by speed * dt each tick (dt = the fake 50 ms)
+    assert d == pytest.approx([cam.auto_rotate_speed * 0.05] * len(d))
+
+
+def test_user_input_stops_auto_rotate_and_the_idle_wait_starts_again(qtbot):
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=0.3)
+    settled = []
+    cam.settled.connect(lambda: settled.append(True))
+    cam.set_auto_rotate(True)
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=5000)
+    cam.auto_rotate_idle_s = 60.0        # the next idle wait outlasts the test
+    cam.user_activity()
+    n = len(steps)
+    qtbot.waitUntil(lambda: bool(settled), timeout=5000)   # stopping lets the view settle
+    qtbot.wait(300)
+    assert len(steps) == n
+    # disabled: the idle wait is cancelled too, so it never starts again
+    cam.auto_rotate_idle_s = 0.05
+    cam.user_activity()                  # idle wait restarted at 50 ms ...
+    cam.set_auto_rotate(False)           # ... and cancelled
+    qtbot.wait(400)
+    assert len(steps) == n and not cam.auto_rotate
+
+
+def test_auto_rotate_never_starts_during_a_drag(qtbot):
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=0.05)
+    cam.inertia_enabled = False
+    cam.begin_drag()
+    cam.set_auto_rotate(True)
+    qtbot.wait(400)
+    assert steps == []
