@@ -135,6 +135,33 @@ def _cli_views(methods, lr_files, weights, threads, size, step_deg, n_views, rep
     return out
 
 
+def _nerv_section(base, cfg, weights, photo_list, quick, work, timeout, log) -> list:
+    """First view (per-image work included) and further views of each panorama size: ResVR with
+    a lazy and with a whole table, and HyperThumbnail; each size in a fresh process (full run)."""
+    files = []
+    for i, (w, h) in enumerate(cfg["nerv_sizes"]):
+        lr = synth_panorama(w // 4, h // 4, seed=10 + i, photos=photo_list)
+        p = work / f"nerv_{w}x{h}.lr.jpg"
+        write_lr_jpeg(p, lr)
+        files.append((str(p), [w, h]))
+    variants = [(PRIMARY, "lazy table", {"lazy": True}), (PRIMARY, "whole table", {"lazy": False}), (RIVAL, "", {})]
+    out = []
+    for m, variant, extra in variants:
+        if not weights[m]:
+            out.append({"method": m, "variant": variant, "error": "weights not found"})
+            continue
+        groups = [files] if quick else [[f] for f in files]
+        runs, err = [], None
+        for g in groups:
+            r = _run_job(dict(base, kind="nerv", method=m, variant=variant, weights=weights[m], files=g,
+                              view=list(cfg["first_view"]), further=cfg["further"], **extra), work, timeout, log)
+            if "error" in r:
+                err = r["error"]
+            runs += r.get("runs", [])
+        out.append({"method": m, "variant": variant, "runs": runs, **({"error": err} if err else {})})
+    return out
+
+
 def _resolve_weights(arg, method: str):
     from ..models.weights import default_weights_path
 
@@ -258,28 +285,7 @@ def run_bench(out_dir, device: str = "auto", quick: bool = False, weights: dict 
         report["cuda"] = _cuda_section(dev, base, weights, lr_files, cfg, work, timeout, log)
         # -- NeRV360: first view vs further views, ResVR (PRIMARY) vs HyperThumbnail (RIVAL) -----
         log("first view / further views (NeRV360 argument)")
-        files = []
-        for i, (w, h) in enumerate(cfg["nerv_sizes"]):
-            lr = synth_panorama(w // 4, h // 4, seed=10 + i, photos=photo_list)
-            p = work / f"nerv_{w}x{h}.lr.jpg"
-            write_lr_jpeg(p, lr)
-            files.append((str(p), [w, h]))
-        variants = [(PRIMARY, "lazy table", {"lazy": True}), (PRIMARY, "whole table", {"lazy": False}),
-                    (RIVAL, "", {})]
-        report["nerv"] = []
-        for m, variant, extra in variants:
-            if not weights[m]:
-                report["nerv"].append({"method": m, "variant": variant, "error": "weights not found"})
-                continue
-            groups = [files] if quick else [[f] for f in files]      # full: a fresh process per size
-            runs, err = [], None
-            for g in groups:
-                r = _run_job(dict(base, kind="nerv", method=m, variant=variant, weights=weights[m], files=g,
-                                  view=list(cfg["first_view"]), further=cfg["further"], **extra), work, timeout, log)
-                if "error" in r:
-                    err = r["error"]
-                runs += r.get("runs", [])
-            report["nerv"].append({"method": m, "variant": variant, "runs": runs, **({"error": err} if err else {})})
+        report["nerv"] = _nerv_section(base, cfg, weights, photo_list, quick, work, timeout, log)
         # -- the CLI: render --views, whole processes ------------------------------------------------
         log("render --views through the CLI")
         report["cli_views"] = _cli_views((PRIMARY, RIVAL), lr_files, weights, threads, cfg["first_view"], 10.0,
