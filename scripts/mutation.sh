@@ -79,9 +79,9 @@ fresh_copy() {  # a clean scratch tree for each module (a stopped run may leave 
   rm -rf "$SRC"
   mkdir -p "$SRC/_pkgs/resvr"
   if [[ $SOURCE == head ]]; then
-    (cd "$ROOT" && git archive HEAD core viewer tests pyproject.toml) | tar -x -C "$SRC"
+    (cd "$ROOT" && git archive HEAD core viewer tests scripts pyproject.toml) | tar -x -C "$SRC"
   else
-    (cd "$ROOT" && tar -c --exclude=__pycache__ core viewer tests pyproject.toml) | tar -x -C "$SRC"
+    (cd "$ROOT" && tar -c --exclude=__pycache__ core viewer tests scripts pyproject.toml) | tar -x -C "$SRC"
   fi
   ln -s "$SRC/core" "$SRC/_pkgs/resvr/core"
   ln -s "$SRC/viewer" "$SRC/_pkgs/resvr/viewer"
