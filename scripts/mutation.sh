@@ -50,7 +50,7 @@ FILE[jpeg-container]=core/jpeg/container.py
 TESTS[jpeg-container]="tests/test_container.py tests/test_encode_quantise.py tests/test_models.py::test_dequantised_maps_follow_each_components_table"
 # the marker parsing, XMP extraction and the strict entropy pass moved here from container.py
 FILE[jpeg-markers]=core/jpeg/markers.py
-TESTS[jpeg-markers]="tests/test_container.py tests/test_imageio.py"
+TESTS[jpeg-markers]="tests/test_markers.py tests/test_container.py tests/test_imageio.py"
 FILE[jpeg-transforms]=core/jpeg/transforms.py
 TESTS[jpeg-transforms]="tests/test_sampling_contract.py tests/test_container.py tests/test_encode_quantise.py $MODELS_FAST"
 FILE[codec]=core/models/codec.py
