@@ -155,7 +155,6 @@ class ResVRMethod(Method):
             raise BadInput(f"{path}: {e}") from None
         self.path = path
         self.info = {"size": (img.shape[1], img.shape[0]), "model": self.winfo.get("name")}
-        del img
         trim_heap()
 
     def prefetch(self) -> None:

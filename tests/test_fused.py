@@ -131,20 +131,26 @@ def test_kernel_geometry_equals_the_float64_back_map(view, kind):
     torch.testing.assert_close(s, sr, atol=1e-6, rtol=1e-6)
 
 
-@needs_view
-@pytest.mark.parametrize("view", [View(179.5, 80, 110, 85, 120, 90), View(-60, -30, 60, 45, 64, 48)])
-def test_kernel_marks_exactly_the_tiles_the_neighbours_touch(view):
+def _touched_tiles(view, h, w, tile, nt):
+    """Independent of the kernel: the tiles holding the 2x2 neighbours of each pixel's lookup
+    (float64 back-map of the torch path)."""
     from resvr.core.geometry import lonlat_to_erp
-    from resvr.core.models.vr import neighbours
     from resvr.core.shape import padded_lonlat
 
-    h, w, tile, nt = 64, 128, (8, 16), (8, 8)
-    need = vr_fast.FusedView.needed_tiles(view, h, w, "ssr", tile, nt)
     lon, lat = padded_lonlat(view)
     x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
     idx = neighbours(x.flatten()[None].float(), y.flatten()[None].float(), h, w, True)[0].flatten()
     ref = torch.zeros(nt, dtype=torch.bool)
     ref[(idx // w) // tile[0], (idx % w) // tile[1]] = True
+    return ref
+
+
+@needs_view
+@pytest.mark.parametrize("view", [View(179.5, 80, 110, 85, 120, 90), View(-60, -30, 60, 45, 64, 48)])
+def test_kernel_marks_exactly_the_tiles_the_neighbours_touch(view):
+    h, w, tile, nt = 64, 128, (8, 16), (8, 8)
+    need = vr_fast.FusedView.needed_tiles(view, h, w, "ssr", tile, nt)
+    ref = _touched_tiles(view, h, w, tile, nt)
     assert 0 < int(ref.sum()) < ref.numel()
     assert torch.equal(need, ref)
 
@@ -165,20 +171,6 @@ def test_lazy_first_view_builds_only_what_it_reads(tmp_path):
     assert 0 < lazy.tiles_built() < 0.6
     assert np.isfinite(a).all()
     assert _psnr(a, b) >= 50.0
-
-
-def _touched_tiles(view, h, w, tile, nt):
-    """Independent of the kernel: the tiles holding the 2x2 neighbours of each pixel's lookup
-    (float64 back-map of the torch path)."""
-    from resvr.core.geometry import lonlat_to_erp
-    from resvr.core.shape import padded_lonlat
-
-    lon, lat = padded_lonlat(view)
-    x, y = lonlat_to_erp(lon[1:-1, 1:-1], lat[1:-1, 1:-1], h, w)
-    idx = neighbours(x.flatten()[None].float(), y.flatten()[None].float(), h, w, True)[0].flatten()
-    ref = torch.zeros(nt, dtype=torch.bool)
-    ref[(idx // w) // tile[0], (idx % w) // tile[1]] = True
-    return ref
 
 
 @needs_view

@@ -6,7 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressDialog, QPushButton, QToolButton
 
-from .document import XMP_PREFIX, Document
+from resvr.core.jpeg.xmp import PREFIX as XMP_PREFIX
+
+from .document import Document
 
 
 class CompareMixin:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .. import PROG, registry
-from .measure import _load_photos, synth_panorama, write_lr_jpeg
+from .measure import _load_photos, _median, synth_panorama, write_lr_jpeg
 from .report import render_markdown, summarise
 from .settings import FULL, METHODS, PRIMARY, QUICK, RIVAL, TARGET_CUDA_MS
 
@@ -128,7 +128,7 @@ def _cli_views(methods, lr_files, weights, threads, size, step_deg, n_views, rep
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             out[m] = {"error": " ".join(str(e).split())[:300]}
             continue
-        one, many = (sorted(v)[len(v) // 2] for v in (times[1], times[n_views]))
+        one, many = _median(times[1]), _median(times[n_views])
         out[m] = {"one_view_s": round(one, 3), "n_views_s": round(many, 3),
                   "per_further_view_s": round((many - one) / (n_views - 1), 3)}
         log(f"  render --views {m}: {out[m]}")

@@ -207,16 +207,14 @@ class VRRenderer:
 
     def build_for(self, views) -> None:
         """Build the tiles that any of ``views`` touches (the union, built as one set of regions)."""
-        if not self.feats or bool(self._done.all()):
+        fv = self._view_kernel()
+        # without the whole-view kernel the query paths build their tiles chunk by chunk as they render
+        if fv is None or not self.feats or bool(self._done.all()):
             return
         h, w = self.feats["h"], self.feats["w"]
-        fv = self._view_kernel()
         need = torch.zeros(self._ntiles, dtype=torch.bool)
         for v in views:
-            if fv is not None:
-                need |= fv.needed_tiles(v, h, w, self.shape_kind, self.tile, self._ntiles)
-            else:  # the other query paths build their tiles row chunk by row chunk as they render
-                return
+            need |= fv.needed_tiles(v, h, w, self.shape_kind, self.tile, self._ntiles)
         self._build_tiles(need)
 
     def prefetch(self) -> None:
