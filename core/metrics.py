@@ -43,7 +43,10 @@ def as_batch(x) -> tuple[torch.Tensor, bool]:
             x = x[..., None]
         if x.ndim != 3:
             raise ValueError(f"numpy images must be (H, W[, C]), got {x.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        a = np.ascontiguousarray(x)
+        if not a.flags.writeable:  # a shared, read-only result (the viewer's result cache): torch
+            a = a.copy()           # warns on, and must not wrap, a buffer it cannot write
+        t = torch.from_numpy(a)
         t = t.double() / 255.0 if x.dtype == np.uint8 else (t if t.is_floating_point() else t.double())
         return t.permute(2, 0, 1)[None], False
     if not isinstance(x, torch.Tensor):

@@ -29,6 +29,20 @@ def test_psnr_matches_numpy_formula():
         psnr(a, a[:16])
 
 
+def test_read_only_arrays_are_measured_without_a_warning_and_left_alone():
+    """The viewer's cached results are read-only arrays; the metrics read them without torch's
+    non-writable-array warning, with the same numbers as writable copies."""
+    a, b = (_img(seed=3) * 255).astype(np.uint8), (_img(seed=4) * 255).astype(np.uint8)
+    ra, rb = a.copy(), b.copy()
+    ra.setflags(write=False)
+    rb.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert psnr(ra, rb) == psnr(a, b)
+        assert ssim(ra, rb) == pytest.approx(ssim(a, b), abs=1e-12)
+    assert np.array_equal(ra, a) and not ra.flags.writeable
+
+
 def test_ws_psnr_uniform_error_equals_psnr():
     a = _img()
     b = a + 0.01  # the same error everywhere
