@@ -177,18 +177,14 @@ class ResVRMethod(Method):
         return r.prefetch_step()
 
     def plan(self, views) -> None:
-        """Several views ahead: build the whole table if it is small (:attr:`idle_table_bytes`; at
-        120x90 degrees a few views already touch much of it, the whole table is built in large
-        blocks with the least halo, and each view then skips its tile check); otherwise the union
-        of the tiles the views touch, in one pass."""
+        """Several views ahead (render --views, eval): build the tiles they touch in one pass, as
+        the union's regions or, when the union is most of a table under :attr:`idle_table_bytes`,
+        the whole table in its large blocks (``VRRenderer.build_for``)."""
         views = list(views)
         r = self.renderer
         if self.path is None or len(views) < 2 or not r.feats:
             return
-        if r.table_bytes(r.feats["h"], r.feats["w"]) <= self.idle_table_bytes:
-            r.prefetch()
-        else:
-            r.build_for(views)
+        r.build_for(views, whole=r.table_bytes(r.feats["h"], r.feats["w"]) <= self.idle_table_bytes)
 
     @property
     def query_path(self) -> str:

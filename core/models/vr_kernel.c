@@ -379,24 +379,66 @@ void resvr_view_geometry(const double *geo, int vw, int vh, int h, int w, int ki
 }
 
 
-/* marks the table tiles (TR x TC LR pixels, ntx per tile row) that a view's neighbours touch */
+/* marks the tiles of tile row ty that hold the LR columns [c0, c1] (unwrapped, c0 <= c1) */
+static void mark_cols(uint8_t *need, int ty, int c0, int c1, int w, int TC, int ntx)
+{
+    uint8_t *row = need + (int64_t)ty * ntx;
+    if (c1 - c0 + 1 >= w) {
+        memset(row, 1, ntx);
+        return;
+    }
+    const int a = ((c0 % w) + w) % w, b = a + (c1 - c0);
+    for (int t = a / TC; t <= (b < w ? b : w - 1) / TC; t++)
+        row[t] = 1;
+    for (int t = 0; b >= w && t <= (b - w) / TC; t++)
+        row[t] = 1;
+}
+
+/* Marks the table tiles (TR x TC LR pixels, ntx per tile row) that a view's neighbours may touch:
+ * a superset of those of VRModule._neighbours, from one back-map per TB x TB block of pixels
+ * instead of one per pixel. Every projection maps the image plane ((col + 1/2 - vw/2) / fx,
+ * -(row + 1/2 - vh/2) / fy) onto the sphere with a scale of at most 1 (rectilinear: the ray is
+ * p/|p| with |p| >= 1; stereographic and fisheye: d theta/d rho <= 1 and sin theta / rho <= 1),
+ * so every ray of a block lies within the angle a = (the block's largest plane offset from its
+ * centre) of the centre's ray: its lookup is in that spherical cap, whose latitudes are
+ * lat +- a and longitudes lon +- asin(sin a / cos lat) (all of them when the cap holds a pole).
+ * The cap's LR box, widened by TILE_EPS for float32 rounding, gives the neighbour rows and
+ * columns (reflected across the poles as neighbours() does). */
+#define TB 8
+#define TILE_EPS 0.01
 void resvr_view_tiles(const double *geo, int vw, int vh, int h, int w, int kind, int TR, int TC, int ntx,
                       uint8_t *need, int nthreads)
 {
     view_t v;
     memcpy(v.R, geo, 9 * sizeof(double));
     v.fx = geo[9]; v.fy = geo[10]; v.proj = (int)geo[11]; v.vw = vw; v.vh = vh; v.h = h; v.w = w; v.kind = kind;
-    #pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
-    for (int r = 0; r < vh; r++) {
-        for (int c = 0; c < vw; c++) {
-            double g[4];
-            backmap(&v, c, r, g);
-            float x = (float)((wrap_pi(g[0]) / (2 * M_PI) + 0.5) * w), y = (float)((0.5 - g[1] / M_PI) * h);
-            int64_t idx[4];
-            float wk[4], dy[4], dx[4];
-            neighbours(x, y, h, w, idx, wk, dy, dx);
-            for (int k = 0; k < 4; k++)
-                need[(idx[k] / w) / TR * ntx + (idx[k] % w) / TC] = 1;
+    const int nbr = (vh + TB - 1) / TB, nbc = (vw + TB - 1) / TB;
+    #pragma omp parallel for schedule(dynamic, 4) num_threads(nthreads)
+    for (int b = 0; b < nbr * nbc; b++) {
+        const int r0 = b / nbc * TB, c0 = b % nbc * TB;
+        const int r1 = r0 + TB < vh ? r0 + TB : vh, c1 = c0 + TB < vw ? c0 + TB : vw;
+        const double rc = 0.5 * (r0 + r1 - 1), cc = 0.5 * (c0 + c1 - 1);
+        double g[4];
+        backmap(&v, cc, rc, g);
+        const double ox = (c1 - 1 - cc) / fabs(v.fx), oy = (r1 - 1 - rc) / fabs(v.fy);
+        const double a = sqrt(ox * ox + oy * oy) * (1.0 + 1e-9) + 1e-12;
+        /* rows: y = (1/2 - lat/pi) h, neighbours floor(y - 1/2) and the next */
+        const double ylo = (0.5 - (g[1] + a) / M_PI) * h, yhi = (0.5 - (g[1] - a) / M_PI) * h;
+        const int iy0 = (int)floor(ylo - 0.5 - TILE_EPS), iy1 = (int)floor(yhi - 0.5 + TILE_EPS) + 1;
+        /* columns: x = (lon / 2 pi + 1/2) w, unwrapped; all of them when the cap holds a pole */
+        int ix0 = 0, ix1 = w;
+        if (fabs(g[1]) + a < M_PI / 2 && sin(a) < g[3]) {
+            const double dl = asin(sin(a) / g[3]);
+            ix0 = (int)floor((g[0] - dl) / (2 * M_PI) * w + 0.5 * w - 0.5 - TILE_EPS);
+            ix1 = (int)floor((g[0] + dl) / (2 * M_PI) * w + 0.5 * w - 0.5 + TILE_EPS) + 1;
+        }
+        for (int iy = iy0; iy <= iy1; iy++) {
+            int ry = iy, shift = 0;
+            if (ry < 0) { ry = -1 - ry; shift = w / 2; }
+            else if (ry >= h) { ry = 2 * h - 1 - ry; shift = w / 2; }
+            if (ry < 0) ry = 0;
+            if (ry >= h) ry = h - 1;
+            mark_cols(need, ry / TR, ix0 + shift, ix1 + shift, w, TC, ntx);
         }
     }
 }
