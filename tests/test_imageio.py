@@ -10,7 +10,7 @@ from PIL import Image
 
 from resvr.core.errors import BadInput
 from resvr.core.imageio import (MAX_LR_PIXELS, MAX_PIXELS, MIN_HEIGHT, MIN_WIDTH, AspectWarning, ConversionWarning,
-                                image_size, load_image, save_png)
+                                image_size, load_image, save_png, to_uint8)
 
 
 def _rgb(h=16, w=32, seed=0):
@@ -316,3 +316,61 @@ def test_out_of_memory_while_decoding_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, "load", boom)
     with pytest.raises(BadInput, match="not enough memory to decode a 32x16 image"):
         load_image(tmp_path / "x.png")
+
+
+def _exact_uint8(v) -> int:
+    """round-half-to-even of the exact product v * 255, clipped: Python fractions, no floats."""
+    from fractions import Fraction
+
+    q = Fraction(float(v)) * 255
+    n = round(q)  # Fraction.__round__ rounds half to even
+    return min(255, max(0, n))
+
+
+def test_to_uint8_rounds_the_exact_product_of_float32_values():
+    """Every float32 next to a rounding midpoint (k + 1/2) / 255 gets the rounding of its exact
+    product with 255: arithmetic in float32 would round some of them the other way."""
+    mids = np.float32((np.arange(256) + 0.5) / 255)
+    near = np.concatenate([np.nextafter(mids, np.float32(-1)), mids, np.nextafter(mids, np.float32(2)),
+                           np.float32([-0.3, 0.0, 1.0, 1.7, 1e-9])]).astype(np.float32)
+    ref = np.array([_exact_uint8(v) for v in near], np.uint8)
+    float32_way = np.clip(np.rint(near * np.float32(255)), 0, 255).astype(np.uint8)
+    assert (float32_way != ref).any()            # the values this test is about
+    got = to_uint8(near.reshape(-1, 1))
+    assert got.dtype == np.uint8 and got.shape == (near.size, 1)
+    assert np.array_equal(got[:, 0], ref)
+    # an image larger than the converter's slice, with its shape kept
+    rng = np.random.default_rng(3)
+    img = rng.random((301, 257, 3), dtype=np.float32)
+    img.reshape(-1)[65336:65336 + near.size] = near     # the midpoint neighbours again, across a slice edge
+    assert np.array_equal(to_uint8(img), np.vectorize(_exact_uint8, otypes=[np.uint8])(img))
+    assert to_uint8(img.astype(np.float64)[:5]).shape == (5, 257, 3)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (6, 9, 3), (4, 3, 4), (1, 1, 3), (97, 131, 3)])
+def test_png_files_read_back_pixel_exact_with_their_text(tmp_path, shape):
+    """The PNG writer (Sub filter, zlib level 1) against Pillow's reader: pixels, mode and text,
+    Latin-1 text as tEXt and other text as iTXt; Pillow checks every chunk's CRC."""
+    from resvr.core.imageio import png_bytes
+
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    a.reshape(-1)[:: 5] = 255                     # steps of +-255 through the Sub filter's wrap-around
+    text = {"yaw": "10.5", "source": "Mönchsberg.jpg", "note": "月面 view", "Software": "resvr-viewer"}
+    out = save_png(tmp_path / "v.png", a, text=text)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data == png_bytes(a[..., 0] if shape[-1:] == (1,) and len(shape) == 3 else a, text)
+    assert data.count(b"tEXt") == 3 and data.count(b"iTXt") == 1
+    with Image.open(out) as im:
+        im.load()
+        assert im.mode == {2: "L", 1: "L", 3: "RGB", 4: "RGBA"}[shape[2] if len(shape) == 3 else 2]
+        assert im.size == (shape[1], shape[0])
+        assert np.array_equal(np.asarray(im), a.reshape(shape[:2] + ((shape[2],) if len(shape) == 3 and shape[2] > 1 else ())))
+        assert im.text == text
+
+
+@pytest.mark.parametrize("key", ["", "k" * 80, "月", "a\0b"])
+def test_png_text_keyword_must_be_latin1_and_short(tmp_path, key):
+    with pytest.raises(ValueError):
+        save_png(tmp_path / "v.png", _rgb(), text={key: "x"})
+    assert list(tmp_path.iterdir()) == []
