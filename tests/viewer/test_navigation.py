@@ -221,3 +221,55 @@ def test_auto_rotate_never_starts_during_a_drag(qtbot):
     cam.set_auto_rotate(True)
     qtbot.wait(400)
     assert steps == []
+
+
+# the projections' image-plane radius of a ray theta off the axis (degrees in, plane units out),
+# written out here rather than taken from core.geometry
+_RADIUS = {"rectilinear": lambda t: math.tan(math.radians(t)),
+           "stereographic": lambda t: 2 * math.tan(math.radians(t) / 2),
+           "fisheye": lambda t: math.radians(t)}
+
+
+def _fov_with_ratio(ratio, fov_v, projection, hi):
+    """The fov_h (degrees) whose radius is ``ratio`` times fov_v's, by bisection below ``hi``."""
+    g, target = _RADIUS[projection], ratio * _RADIUS[projection](fov_v / 2)
+    lo = 0.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if g(mid / 2) < target else (lo, mid)
+    return lo
+
+
+@pytest.mark.parametrize("start, ratio_capped", [((33.0, 20.0, 100.0, 75.0), False), ((-120.0, -10.0, 170.0, 40.0), True)])
+def test_each_projection_starts_from_its_framing_and_keeps_the_fixed_aspect(qtbot, start, ratio_capped):
+    """Switching projection keeps the yaw, starts from that projection's framing (little planet:
+    straight down at 250 degrees; fisheye: the current pitch at 180; rectilinear: the horizon at 90)
+    and, in the fixed mode, a fov_h whose radius keeps the old fov_h : fov_v radius ratio, capped
+    below each projection's limit (330 and 359 degrees; rectilinear 179)."""
+    cam = Camera(*start)
+    cam.fov_mode = "fixed"
+    ratio = math.tan(math.radians(start[2]) / 2) / math.tan(math.radians(start[3]) / 2)
+    pitch, capped = start[1], []
+    for projection, want_pitch, fov_v, cap in (("stereographic", -90.0, 250.0, 330.0), ("fisheye", None, 180.0, 359.0),
+                                               ("rectilinear", 0.0, 90.0, 179.0)):
+        with qtbot.waitSignal(cam.changed, timeout=1000):
+            cam.set_projection(projection)
+        pitch = pitch if want_pitch is None else want_pitch
+        assert cam.projection == projection
+        assert cam.yaw == pytest.approx(start[0]) and cam.pitch == pytest.approx(pitch) and cam.fov_v == fov_v
+        want = _fov_with_ratio(ratio, fov_v, projection, cap)
+        if want > cap - 1e-3:
+            capped.append(projection)
+            assert cam.fov_h == pytest.approx(cap, abs=1e-3)
+        else:
+            assert cam.fov_h == pytest.approx(want, abs=1e-6)
+        # the next switch keeps the ratio of what is shown now
+        ratio = _RADIUS[projection](cam.fov_h / 2) / _RADIUS[projection](fov_v / 2)
+        view = cam.view(800, 600)
+        assert view.projection == projection and view.fov_h == pytest.approx(min(cam.fov_h, 359.0))
+    assert bool(capped) == ratio_capped, capped
+    # a very wide fisheye (359 x 2 degrees) back to rectilinear: tan(fov_h / 2) = 179.5 tan(45 deg), capped
+    cam.set_projection("fisheye")
+    cam.set_view(fov_h=359.0, fov_v=2.0)
+    cam.set_projection("rectilinear")
+    assert (cam.pitch, cam.fov_v, cam.fov_h) == (0.0, 90.0, 179.0)
