@@ -89,3 +89,115 @@ def test_a_frame_header_of_six_bytes_is_enough_and_five_are_not():
 def test_the_first_frame_header_wins():
     data = SOI + sof(0xC2, width=100, height=50, comps=1) + sof(0xC0, width=7, height=9) + b"\xff\xd9"
     assert jpeg_frame(data) == {"sof": 0xC2, "width": 100, "height": 50, "components": 1}
+
+
+# --------------------------------------------------------------------- read_xmp's refusals
+def _xmp_segment(packet: bytes) -> bytes:
+    from resvr.core.jpeg.xmp import XMP_APP1_HEADER
+
+    return seg(0xE1, XMP_APP1_HEADER + packet)
+
+
+@pytest.mark.parametrize("case, data, message", [
+    ("not a JPEG", b"GIF89a" + bytes(20), "no SOI"),
+    ("cut in a segment", SOI + seg(0xE0, bytes(16))[:9], "truncated JPEG header"),
+    ("no XML", SOI + _xmp_segment(b"   ") + sof(), "no XML"),
+    ("malformed XML", SOI + _xmp_segment(b"<x:xmpmeta><rdf:RDF") + sof(), "malformed XMP"),
+])
+def test_read_xmp_refuses_a_broken_file_with_one_line_naming_it(tmp_path, case, data, message):
+    from resvr.core.errors import BadInput
+    from resvr.core.jpeg.markers import read_xmp
+
+    p = tmp_path / "x.jpg"
+    p.write_bytes(data)
+    with pytest.raises(BadInput) as ei:
+        read_xmp(p)
+    text = str(ei.value)
+    assert text.startswith(f"{p}: ") and message in text and "\n" not in text
+
+
+def test_read_xmp_refuses_a_missing_file_or_a_folder(tmp_path):
+    from resvr.core.errors import BadInput
+    from resvr.core.jpeg.markers import read_xmp
+
+    for p in (tmp_path / "none.jpg", tmp_path):
+        with pytest.raises(BadInput, match="no such file"):
+            read_xmp(p)
+
+
+# --------------------------------------------------------------------- the strict entropy pass
+def _jpeg(tmp_path, name="a.jpg"):
+    import numpy as np
+    from PIL import Image
+
+    p = tmp_path / name
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(p, quality=90)
+    return p
+
+
+def _open_fds():
+    import os
+
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def test_entropy_pass_on_real_files_clean_and_cut_short(tmp_path, capfd):
+    """libjpeg itself: a clean file has no problem; one cut mid-scan gets libjpeg's warning back,
+    which is not printed; fd 2 is the same file afterwards and no descriptor is left open."""
+    import os
+
+    from resvr.core.jpeg.markers import jpeg_entropy_problem
+
+    p = _jpeg(tmp_path)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(p.read_bytes()[: p.stat().st_size * 2 // 3])
+    fds = _open_fds()
+    assert jpeg_entropy_problem(p) is None
+    problem = jpeg_entropy_problem(cut)
+    assert problem and "Premature end of JPEG file" in problem
+    assert _open_fds() == fds
+    assert capfd.readouterr().err == ""
+    os.write(2, b"still stderr\n")
+    assert capfd.readouterr().err == "still stderr\n"
+
+
+def _fake_libjpeg(monkeypatch, text: bytes, exc: BaseException | None = None):
+    """jpeglib.read_dct replaced by one that writes ``text`` to the C stderr, then raises ``exc``."""
+    import os
+
+    import jpeglib
+
+    class Reader:
+        def load(self):
+            os.write(2, text)
+            if exc is not None:
+                raise exc
+
+    monkeypatch.setattr(jpeglib, "read_dct", lambda path: Reader())
+
+
+def test_entropy_pass_returns_the_first_libjpeg_warning_and_passes_other_text_on(tmp_path, monkeypatch, capfd):
+    import os
+
+    from resvr.core.jpeg.markers import jpeg_entropy_problem
+
+    _fake_libjpeg(monkeypatch, b"a plugin says hello\n\n  Corrupt JPEG data: 3 extraneous bytes before marker 0xd9  \n"
+                               b"Premature end of JPEG file\nand goodbye\n", OSError("fatal too"))
+    fds = _open_fds()
+    assert jpeg_entropy_problem(_jpeg(tmp_path)) == "Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"
+    assert _open_fds() == fds
+    assert capfd.readouterr().err == "a plugin says hello\nand goodbye\n"
+    os.write(2, b"restored\n")
+    assert capfd.readouterr().err == "restored\n"
+
+
+@pytest.mark.parametrize("exc, want", [(OSError("Not a JPEG file:\n   starts with 0x47 0x49"),
+                                        "Not a JPEG file: starts with 0x47 0x49"),
+                                       (RuntimeError(""), "RuntimeError")])
+def test_entropy_pass_reports_a_fatal_error_as_one_line(tmp_path, monkeypatch, capfd, exc, want):
+    from resvr.core.jpeg.markers import jpeg_entropy_problem
+
+    _fake_libjpeg(monkeypatch, b"", exc)
+    assert jpeg_entropy_problem(_jpeg(tmp_path)) == want
+    assert capfd.readouterr().err == ""
