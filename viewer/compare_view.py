@@ -56,6 +56,7 @@ class CompareView(QWidget):
         self.half_res_min_px = HALF_RES_MIN_PX
         self.compass_on = False
         self._full_gen = 0
+        self._full_sig = None
         self._stack = QStackedWidget(self)
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
@@ -245,6 +246,13 @@ class CompareView(QWidget):
                             metrics=ref is not None, full=True, device=self.device)
         if not req.items:
             return None
+        # the same request again with nothing submitted or cancelled since (the camera settling twice,
+        # a resize back to the same size): it is in flight or done, and asking again would only
+        # cancel it and serve it once more
+        sig = (tuple(req.items), req.reference, req.metrics, req.device)
+        if sig == self._full_sig and self._full_gen == self.service.latest_gen:
+            return self._full_gen
+        self._full_sig = sig
         self._full_gen = self.service.submit(req)
         self._tick_badges()
         self._badge_timer.start()

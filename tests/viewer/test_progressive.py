@@ -131,6 +131,30 @@ def test_half_resolution_pass_comes_first(qtbot, tmp_path, bundle):
         win.service.stop()
 
 
+def test_the_same_view_settling_again_does_not_ask_again(qtbot, gated, bundle):
+    """A second settle of an unchanged view (a loaded machine) or a resize back to the same size
+    neither cancels the render in flight nor submits it again; a changed view does."""
+    folder, hr, lr = bundle
+    win, svc = gated
+    msgs = []
+    svc.cancelled.connect(msgs.append)
+    assert win.open_path(folder)
+    qtbot.waitUntil(lambda: "ResVR" in win.work_label.text(), timeout=SETTLE_MS)
+    gen0 = win.view.request_full()        # (a no-op too, unless a pane's size changed meanwhile)
+    n = len(msgs)
+    win.camera.settled.emit()
+    assert win.view.request_full() == gen0
+    assert svc.latest_gen == gen0 and len(msgs) == n
+    qtbot.keyClick(win.view.panes["resvr"].gl, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: svc.latest_gen > gen0, timeout=10000)
+    gen1 = svc.latest_gen
+    svc.gate.set()
+    settle(qtbot, win)
+    assert svc.latest_gen == gen1
+    pane = win.view.panes["resvr"]
+    assert pane.result.full and pane.result.view == pane.gl.view()
+
+
 def test_cancelling_a_stale_render_is_shown(qtbot, gated, bundle):
     folder, hr, lr = bundle
     win, svc = gated
