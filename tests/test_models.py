@@ -221,17 +221,20 @@ def test_one_pole_reflection_rule_everywhere():
     assert idx.tolist() == [(2 + W // 2) % W, (3 + W // 2) % W, 2, 3]
 
 
-def test_rendering_does_not_import_the_training_entropy_models(tmp_path):
-    """Loading weights for inference builds only the part inference needs: a ResVR render never
-    imports compressai (its entropy models are training-only; it costs seconds of start-up)."""
+@pytest.mark.parametrize("method", ["resvr", "hyperthumbnail", "dinn360"])
+def test_rendering_does_not_import_what_only_training_needs(tmp_path, method):
+    """Loading weights for inference builds only the part inference needs: a learned render with
+    the shipped weights never imports compressai (the entropy models are training-only),
+    torchvision (DINN360's reference deformable convolution) or torch._dynamo (which a
+    ``normal_`` on the meta device pulls in); together they cost seconds of start-up."""
     import subprocess
     import sys
 
-    Image.fromarray(textured_erp(32, 64)).save(tmp_path / "lr.png")
+    Image.fromarray(textured_erp(32, 64)).save(tmp_path / "lr.jpg", quality=95, subsampling=0)  # 4:4:4, as HT needs
     code = ("import sys; from resvr.core.cli import main; "
-            f"rc = main(['render', {str(tmp_path / 'lr.png')!r}, '-o', {str(tmp_path / 'v.png')!r}, '--method', "
-            "'resvr', '--yaw', '0', '--pitch', '0', '--size', '32x24', '-q']); "
-            "print(rc, 'compressai' in sys.modules)")
+            f"rc = main(['render', {str(tmp_path / 'lr.jpg')!r}, '-o', {str(tmp_path / 'v.png')!r}, '--method', "
+            f"{method!r}, '--yaw', '0', '--pitch', '0', '--size', '32x24', '-q']); "
+            "print(rc, *(m in sys.modules for m in ('compressai', 'torchvision', 'torch._dynamo')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.stdout.split() == ["0", "False"], r.stdout + r.stderr
+    assert r.stdout.split() == ["0", "False", "False", "False"], r.stdout + r.stderr
     assert (tmp_path / "v.png").exists()

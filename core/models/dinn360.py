@@ -64,7 +64,6 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.ops import deform_conv2d
 
 from ..jpeg.tables import quality_tables
 from ..jpeg.transforms import coeff_maps, maps_to_rgb, ste_round, to_zigzag
@@ -160,6 +159,10 @@ class DeformConv(nn.Module):
         if offset is None:
             offset = self.offset(x)
         if self.impl == "torchvision":
+            # imported here: importing torchvision costs ~2 s (it pulls in torch._dynamo), and
+            # neither inference nor training needs it
+            from torchvision.ops import deform_conv2d
+
             return deform_conv2d(x, offset, self.weight, self.bias, padding=(1, 1))
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             return deform_conv_sampled(x, offset, self.weight, self.bias)
