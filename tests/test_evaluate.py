@@ -259,3 +259,19 @@ def test_make_val_set_builds_from_the_split(tmp_path):
     mod.build(data, out, count=2, height=32, seed=5, overwrite=True, log=lambda m: None)
     assert (out / "synth_val_01.png").read_bytes() == first  # fixed seeds: reproducible
     assert (out / "MANIFEST.yaml").is_file()
+
+
+def test_report_shows_weights_inside_the_working_folder_relative_to_it(setup, tmp_path, monkeypatch):
+    """The report names the panorama folder and weight files relative to the folder it is made in when inside it
+    (as it is read beside the checkout), and as given when they are elsewhere."""
+    run = setup["out"] / "run.json"
+    d = setup["dir"]
+    monkeypatch.chdir(d)
+    assert main(["eval", "--report-only", str(run), "-o", str(tmp_path / "inside"), "-q"]) == 0
+    text = (tmp_path / "inside" / "report.md").read_text()
+    assert "- `resvr` weights: `resvr.pt` (sha1" in text and "- `ht` weights: `ht.pt` (sha1" in text
+    assert str(d) not in text.split("## ")[0]
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--report-only", str(run), "-o", str(tmp_path / "outside"), "-q"]) == 0
+    text = (tmp_path / "outside" / "report.md").read_text()
+    assert f"- `resvr` weights: `{d / 'resvr.pt'}` (sha1" in text

@@ -146,12 +146,21 @@ def _signed(v, nd=2):
     return "n/a" if v is None else f"{v:+.{nd}f}"
 
 
+def _shown_path(path: str) -> str:
+    """A path as the report shows it: relative to the working folder when inside it (the report
+    is read beside the checkout, not on the machine that ran it); as given otherwise."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return path
+
+
 def _head(summary, rows, views, plots) -> list[str]:
     c, table = summary["config"], summary["table"]
     n_img, n_v = len(c["images"]), len(views)
     L = []
     L.append("# Rendered-viewport quality (`resvr eval`)\n")
-    L.append(f"- Panoramas: {n_img} from `{c['folder']}` ({', '.join(c['images'])})")
+    L.append(f"- Panoramas: {n_img} from `{_shown_path(c['folder'])}` ({', '.join(c['images'])})")
     L.append(f"- Viewports: {n_v} view directions, FoV ({c['fov'][0]:g}°, {c['fov'][1]:g}°) at "
              f"{c['size'][0]}x{c['size'][1]}; ground truth: bicubic viewport from the HR ERP (`reference`)")
     L.append(f"- Target rate: {c['bpp']:g} bpp (real file size x 8 / HR pixels); device {c['device']}, "
@@ -159,7 +168,7 @@ def _head(summary, rows, views, plots) -> list[str]:
     for t, cd in c["codecs"].items():
         if cd["weights"]:
             it = f", {cd['iterations']} iterations" if cd.get("iterations") is not None else ""
-            L.append(f"- `{t}` weights: `{cd['weights']}` (sha1 {cd['sha1'][:12]}, name {cd['name']}, "
+            L.append(f"- `{t}` weights: `{_shown_path(cd['weights'])}` (sha1 {cd['sha1'][:12]}, name {cd['name']}, "
                      f"version {cd['version']}{it})")
     if c.get("command"):
         L.append(f"- Command: `{c['command']}`")
