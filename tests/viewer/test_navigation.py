@@ -223,6 +223,65 @@ def test_auto_rotate_never_starts_during_a_drag(qtbot):
     assert steps == []
 
 
+def test_auto_rotate_is_off_until_enabled(qtbot):
+    """A new camera never turns by itself, whatever the input and however long it then waits."""
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=0.05)
+    cam.inertia_enabled = False
+    assert not cam.auto_rotate
+    cam.user_activity()
+    cam.begin_drag()
+    cam.drag_by(5, 0, *PANE)
+    cam.end_drag()
+    n = len(steps)
+    qtbot.wait(400)
+    assert len(steps) == n and not cam.auto_rotating
+
+
+@pytest.mark.parametrize("how", ["key or zoom", "drag"])
+def test_input_restarts_the_whole_idle_wait(qtbot, how):
+    """After any input the rotation waits the whole ``auto_rotate_idle_s`` again (1 s here: not
+    started 300 ms later), then starts."""
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=1.0)
+    cam.inertia_enabled = False
+    cam.set_auto_rotate(True)
+    if how == "drag":
+        cam.begin_drag()
+        cam.drag_by(5, 0, *PANE)
+        cam.end_drag()
+    else:
+        cam.user_activity()
+    n = len(steps)
+    qtbot.wait(300)
+    assert len(steps) == n and not cam.auto_rotating
+    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+
+
+def test_set_initial_moves_there_unless_told_not_to(qtbot):
+    """A new panorama's initial view: the camera goes there at once (the default), or only on
+    ``reset()`` with ``reset=False``."""
+    cam = Camera(10.0, 5.0, 120.0, 90.0)
+    cam.set_initial(40.0, -12.0, 100.0, 75.0)
+    assert cam.angles() == (40.0, -12.0, 100.0, 75.0)
+    cam.set_initial(-170.0, 30.0, 90.0, 60.0, reset=False)
+    assert cam.angles() == (40.0, -12.0, 100.0, 75.0)
+    cam.reset()
+    assert cam.angles() == (-170.0, 30.0, 90.0, 60.0)
+
+
+@pytest.mark.parametrize("pane", [(800, 0), (0, 600), (0, 0), (1, 1)])
+def test_a_collapsed_pane_still_drags(qtbot, pane):
+    """A pane squeezed to no width or height (a splitter dragged shut) turns the camera by a finite
+    amount and never divides by zero."""
+    cam = Camera(0.0, 0.0, *FOV)
+    cam.fov_mode = "square"
+    cam.begin_drag()
+    cam.drag_by(3, 2, *pane)
+    cam.end_drag()
+    assert math.isfinite(cam.yaw) and -90.0 <= cam.pitch <= 90.0
+
+
 # the projections' image-plane radius of a ray theta off the axis (degrees in, plane units out),
 # written out here rather than taken from core.geometry
 _RADIUS = {"rectilinear": lambda t: math.tan(math.radians(t)),
