@@ -258,6 +258,78 @@ def test_input_restarts_the_whole_idle_wait(qtbot, how):
     qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
 
 
+def test_late_input_restarts_the_idle_wait(qtbot):
+    """Input 0.6 s into a 1 s wait: the rotation has not started 0.6 s later (it would have at 1 s
+    without the restart; timers fire late under load, never early), then it does."""
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=1.0)
+    cam.set_auto_rotate(True)
+    qtbot.wait(600)
+    cam.user_activity()
+    qtbot.wait(600)
+    assert steps == [] and not cam.auto_rotating
+    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+
+
+def test_disabling_stops_a_rotation_under_way(qtbot):
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=0.05)
+    cam.set_auto_rotate(True)
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=5000)
+    cam.set_auto_rotate(False)
+    n = len(steps)
+    assert not cam.auto_rotating and not cam.auto_rotate
+    qtbot.wait(300)
+    assert len(steps) == n
+
+
+def test_settled_fires_once_per_change(qtbot):
+    """``settled`` (the viewer's cue for a full render) comes once after a change, not again and
+    again while the view stays put."""
+    cam = Camera(0.0, 0.0, *FOV)
+    settled = []
+    cam.settled.connect(lambda: settled.append(1))
+    cam.set_view(yaw=20.0)
+    qtbot.waitUntil(lambda: bool(settled), timeout=5000)
+    qtbot.wait(700)
+    assert settled == [1]
+
+
+@pytest.mark.parametrize("pitch", [-200.0, -90.5, 90.5, 135.0])
+def test_pitch_stops_at_the_poles(qtbot, pitch):
+    cam = Camera(0.0, 0.0, *FOV)
+    cam.set_view(pitch=pitch)
+    assert cam.pitch == math.copysign(90.0, pitch)
+    cam.rotate(0.0, -2 * pitch)
+    assert cam.pitch == -math.copysign(90.0, pitch)
+
+
+def test_two_moves_at_the_same_instant_do_not_divide_by_zero(qtbot):
+    clock = FakeClock()
+    cam = Camera(0.0, 0.0, *FOV, clock=clock)
+    cam.begin_drag()
+    cam.drag_by(4, 0, *PANE)
+    cam.drag_by(4, 0, *PANE)           # the clock has not moved
+    cam.end_drag()
+    assert cam.yaw == pytest.approx(-8 * FOV[0] / PANE[0])
+    assert all(math.isfinite(v) for v in cam._vel)
+
+
+def test_arrow_keys_turn_the_documented_share_of_the_view(qtbot):
+    """The shortcuts dialog says 10 % of the field of view per arrow and 2.5 % with Shift."""
+    from resvr.viewer.dialogs import SHORTCUTS
+
+    text = dict(SHORTCUTS)
+    assert "10 % of the field of view" in text["← → or A D"] and "2.5 %" in text["Shift + arrows"]
+    cam = Camera(0.0, 0.0, *FOV)
+    cam.step_key(1, 0)
+    assert cam.yaw == pytest.approx(0.10 * FOV[0])
+    cam.step_key(0, 1, fine=True)
+    assert cam.pitch == pytest.approx(0.025 * FOV[1])
+    cam.step_key(-1, 0, fine=True)
+    assert cam.yaw == pytest.approx(0.075 * FOV[0])
+
+
 def test_set_initial_moves_there_unless_told_not_to(qtbot):
     """A new panorama's initial view: the camera goes there at once (the default), or only on
     ``reset()`` with ``reset=False``."""
