@@ -271,6 +271,23 @@ def test_late_input_restarts_the_idle_wait(qtbot):
     qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
 
 
+def test_a_long_drag_restarts_the_idle_wait_when_it_ends(qtbot):
+    """A drag of 0.6 s into a 1 s wait: the wait starts again at the release, so the rotation has
+    not started 0.6 s after it (it would have at 1 s from the press)."""
+    clock = FakeClock()
+    cam, steps = _auto_cam(clock, idle_s=1.0)
+    cam.inertia_enabled = False
+    cam.set_auto_rotate(True)
+    cam.begin_drag()
+    cam.drag_by(5, 0, *PANE)
+    qtbot.wait(600)
+    cam.end_drag()
+    n = len(steps)
+    qtbot.wait(600)
+    assert len(steps) == n and not cam.auto_rotating
+    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+
+
 def test_disabling_stops_a_rotation_under_way(qtbot):
     clock = FakeClock()
     cam, steps = _auto_cam(clock, idle_s=0.05)
