@@ -216,7 +216,7 @@ def _md_resvr(r) -> list[str]:
               f"VR MLP {ar['amp']}→{ar['hidden']}→…→3: {ar['macs_per_neighbour']:,} MACs per neighbour "
               f"(`VRModule.macs_per_neighbour`), x4 neighbours = **{ar['macs_per_pixel']:,} MACs = "
               f"{ar['flops_per_pixel'] / 1e3:.0f} kFLOP per viewport pixel**, plus {ar['trig_per_pixel']} cos/sin "
-              f"evaluations per pixel. A {ar['amp']}x{ar['hidden']} GEMM in the fast dtype runs at "
+              f"evaluations per pixel. A {ar['amp']}x{ar['hidden']} GEMM in the fast dtype (oneDNN) runs at "
               f"**{ar['gemm_gflops']} GFLOP/s** here.", "",
               "| viewport | GFLOP / view | achieved GFLOP/s | GEMM-bound time s | measured s | share of the GEMM bound |",
               "|---|---|---|---|---|---|"]
@@ -224,7 +224,8 @@ def _md_resvr(r) -> list[str]:
             v = _view_row(r, PRIMARY, t["size"])
             L.append(f"| {t['size'][0]}x{t['size'][1]} | {t['gflop']} | {t['achieved_gflops']} | {t['gemm_bound_s']} | "
                      f"{v['median_s']:.3f} | {t.get('gemm_bound_share', '–')} |")
-        L += ["", "The GEMM-bound time is the MLP alone at the measured GEMM rate (oneDNN, one large GEMM); the "
+        L += ["", "The GEMM-bound time is the MLP alone at the measured GEMM rate (oneDNN, the best of 7 bursts of "
+                  "30 in-cache GEMMs of 8192 rows); the "
                   "share of the GEMM bound is that time over the measured one (1.0: a view that costs only its MLP "
                   "at that rate). The rest of a view is the neighbour lookup, the phase and its cos/sin, and the "
                   "geometry (float64 back-map and pixel shapes)."]
