@@ -442,7 +442,4 @@ def save_png(path, array_uint8, text: dict | None = None, overwrite: bool = Fals
         raise ValueError(f"save_png expects an (H, W[, 1|3|4]) image, got shape {a.shape}")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
-    data = png_bytes(a, text)
-    with atomic_output(path, overwrite) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
+    return write_bytes_atomic(path, png_bytes(a, text), overwrite)

@@ -238,6 +238,15 @@ def test_auto_rotate_is_off_until_enabled(qtbot):
     assert len(steps) == n and not cam.auto_rotating
 
 
+def _waits_then_turns(qtbot, cam, steps, ms):
+    """After the input just given: no rotation for ``ms`` (timers fire late under load, never
+    early), then the rotation starts."""
+    n = len(steps)
+    qtbot.wait(ms)
+    assert len(steps) == n and not cam.auto_rotating
+    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+
+
 @pytest.mark.parametrize("how", ["key or zoom", "drag"])
 def test_input_restarts_the_whole_idle_wait(qtbot, how):
     """After any input the rotation waits the whole ``auto_rotate_idle_s`` again (1 s here: not
@@ -252,10 +261,7 @@ def test_input_restarts_the_whole_idle_wait(qtbot, how):
         cam.end_drag()
     else:
         cam.user_activity()
-    n = len(steps)
-    qtbot.wait(300)
-    assert len(steps) == n and not cam.auto_rotating
-    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+    _waits_then_turns(qtbot, cam, steps, 300)
 
 
 def test_late_input_restarts_the_idle_wait(qtbot):
@@ -265,10 +271,9 @@ def test_late_input_restarts_the_idle_wait(qtbot):
     cam, steps = _auto_cam(clock, idle_s=1.0)
     cam.set_auto_rotate(True)
     qtbot.wait(600)
+    assert steps == []
     cam.user_activity()
-    qtbot.wait(600)
-    assert steps == [] and not cam.auto_rotating
-    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+    _waits_then_turns(qtbot, cam, steps, 600)
 
 
 def test_a_long_drag_restarts_the_idle_wait_when_it_ends(qtbot):
@@ -282,10 +287,7 @@ def test_a_long_drag_restarts_the_idle_wait_when_it_ends(qtbot):
     cam.drag_by(5, 0, *PANE)
     qtbot.wait(600)
     cam.end_drag()
-    n = len(steps)
-    qtbot.wait(600)
-    assert len(steps) == n and not cam.auto_rotating
-    qtbot.waitUntil(lambda: cam.auto_rotating, timeout=5000)
+    _waits_then_turns(qtbot, cam, steps, 600)
 
 
 def test_disabling_stops_a_rotation_under_way(qtbot):
